@@ -1,0 +1,5 @@
+"""``python -m lamina`` runs the command-line interface."""
+
+from lamina.cli.main import main
+
+main()

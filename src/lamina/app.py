@@ -1,0 +1,80 @@
+"""Composition root: builds every part from :class:`Settings`. No logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lamina.aws.dispatch import Dispatcher
+from lamina.aws.restjson import RestJsonProtocol
+from lamina.clock import Clock, SystemClock
+from lamina.config import Settings
+from lamina.errors import InvalidRequestContentException
+from lamina.invoker.invoker import Invoker
+from lamina.observability.logs import MemoryLogSink
+from lamina.registry.code import CodeStore
+from lamina.registry.functions import FunctionRegistry
+from lamina.sandbox.spawner import Spawner
+from lamina.services.lambda_.provider import LambdaProvider
+from lamina.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+def lambda_overrides(settings: Settings) -> dict[str, dict[str, int | str]]:
+    """The documented limits of standard functions, tighter than the model's bounds
+    (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)."""
+    limits = settings.limits
+    memory = {"min": limits.memory_min_mb, "max": limits.memory_max_mb}
+    timeout = {"min": 1, "max": limits.timeout_max_s}
+    storage = {"min": limits.ephemeral_min_mb, "max": limits.ephemeral_max_mb}
+    overrides: dict[str, dict[str, int | str]] = {}
+    for request in ("CreateFunctionRequest", "UpdateFunctionConfigurationRequest"):
+        overrides[f"{request}.MemorySize"] = memory
+        overrides[f"{request}.Timeout"] = timeout
+    overrides["EphemeralStorage.Size"] = storage
+    return overrides
+
+
+@dataclass
+class Platform:
+    """Every long-lived part of one Lamina node."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    #: A folder of example functions to deploy at start (``make run``).
+    examples: Path | None = None
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.db_url)
+        self.code = CodeStore(settings.data_dir / "code", settings.limits)
+        self.registry = FunctionRegistry(settings, self.store, self.code, self.clock)
+        self.logs = MemoryLogSink()
+        self.spawner = Spawner()
+        self.invoker = Invoker(settings, self.registry, self.spawner, self.logs, self.clock)
+        self.dispatcher = Dispatcher()
+        self.dispatcher.register(
+            "lambda",
+            RestJsonProtocol("lambda", overrides=lambda_overrides(settings),
+                             parse_error=InvalidRequestContentException),
+            LambdaProvider(settings, self.registry, self.invoker),
+        )
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.store.migrate)
+        await asyncio.to_thread(self.registry.load)
+        self.invoker.start()
+        if self.examples is not None:
+            from lamina.examples import deploy
+
+            names = await deploy(self.settings, self.registry, self.examples)
+            if names:
+                log.warning("deployed example functions: %s", ", ".join(names))
+
+    async def stop(self) -> None:
+        await self.invoker.close()
+        self.store.close()

@@ -1,0 +1,151 @@
+"""The protocol edge's front door: ``handle(request) -> response`` for every registered service.
+
+A registration is (botocore service name, protocol instance, provider). A provider has one
+``async`` method per operation it implements, named after the operation in snake case
+(``CreateFunction`` -> ``create_function``), taking ``(ctx, params)`` and returning the output dict
+(model member names as keys) or None for an empty output. It raises
+:class:`~lamina.errors.AwsError` subclasses for AWS errors; anything else is a bug and answers 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from lamina.aws.http import HttpRequest, HttpResponse
+from lamina.aws.model import service_model
+from lamina.aws.protocol import OperationCall, RequestContext, WireProtocol
+from lamina.aws.sigv4 import credential_scope
+from lamina.errors import AwsError, ServiceException, UnknownOperationException
+
+log = logging.getLogger(__name__)
+
+ProviderMethod = Callable[[RequestContext, dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
+
+
+class NotImplementedOperation(AwsError):
+    """An operation the model has and Lamina does not implement yet.
+
+    501, not 500: botocore retries 500/502/503/504 and throttles, and a retry cannot help here.
+    """
+
+    # TODO(lead): move into lamina.errors beside UnknownOperationException.
+    code: ClassVar[str] = "NotImplementedException"
+    status: ClassVar[int] = 501
+    sender_fault: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One service served by the dispatcher."""
+
+    service: str
+    protocol: WireProtocol
+    provider: object
+
+
+class Dispatcher:
+    """Routes requests to registered services, parses, calls the provider, serializes.
+
+    :meth:`handle` never raises: every failure becomes an AWS-shaped response.
+    """
+
+    def __init__(self) -> None:
+        self._services: list[Registration] = []
+        self._by_target: dict[str, Registration] = {}
+        self._by_signing_name: dict[str, Registration] = {}
+
+    def register(self, service: str, protocol: WireProtocol, provider: object) -> None:
+        """Serve ``service`` (botocore name) with ``protocol``, calling methods of ``provider``.
+
+        The first registration of a SigV4 signing name or target prefix wins.
+        """
+        registration = Registration(service, protocol, provider)
+        self._services.append(registration)
+        if protocol.target_prefix is not None:
+            self._by_target.setdefault(protocol.target_prefix, registration)
+        self._by_signing_name.setdefault(protocol.signing_name, registration)
+        self._by_signing_name.setdefault(service, registration)
+
+    @property
+    def services(self) -> tuple[Registration, ...]:
+        return tuple(self._services)
+
+    async def handle(self, request: HttpRequest, *, default_region: str, account_id: str,
+                     endpoint: str) -> HttpResponse:
+        """Answer one request. The region comes from the SigV4 credential scope, else
+        ``default_region``; every response carries a fresh request id."""
+        request_id = str(uuid.uuid4())
+        credential = credential_scope(request)
+        registration, call = self._pick(request, credential.service if credential else None)
+        if registration is None:
+            return self._unknown(request, request_id, self._services[0] if self._services else None)
+        protocol = registration.protocol
+        if call is None:
+            return self._unknown(request, request_id, registration)
+        ctx = RequestContext(request_id, credential.region if credential else default_region, account_id,
+                             registration.service, endpoint, request)
+        try:
+            method = _method(registration.provider, call.operation)
+            if method is None:
+                raise NotImplementedOperation(
+                    f"Lamina does not implement {_service_id(registration.service)}.{call.operation} yet")
+            params = protocol.parse(call.operation, request, call.labels)
+            output = await method(ctx, params)
+            response = protocol.serialize(call.operation, output or {})
+        except AwsError as error:
+            return protocol.serialize_error(error, request_id)
+        except Exception:
+            log.exception("unhandled error in %s.%s (request %s)", registration.service, call.operation,
+                          request_id)
+            return protocol.serialize_error(ServiceException("An internal error occurred."), request_id)
+        response.headers.append((protocol.request_id_header, request_id))
+        return response
+
+    def _pick(self, request: HttpRequest,
+              scope_service: str | None) -> tuple[Registration | None, OperationCall | None]:
+        target = request.headers.get("x-amz-target")
+        found = self._by_target.get(target.partition(".")[0]) if target is not None else None
+        if found is None and scope_service is not None:
+            found = self._by_signing_name.get(scope_service)
+        if found is not None:
+            return found, found.protocol.match(request)
+        # Unsigned requests (curl, the dashboard): the first REST service whose routes match.
+        for registration in self._services:
+            if registration.protocol.target_prefix is None:
+                call = registration.protocol.match(request)
+                if call is not None:
+                    return registration, call
+        return None, None
+
+    def _unknown(self, request: HttpRequest, request_id: str,
+                 registration: Registration | None) -> HttpResponse:
+        error = UnknownOperationException(f"No operation matches {request.method} {request.path}")
+        if registration is None:
+            body = json.dumps({"Type": "User", "message": error.message}).encode()
+            return HttpResponse(error.status, [("x-amzn-RequestId", request_id),
+                                               ("x-amzn-ErrorType", error.code),
+                                               ("Content-Type", "application/json")], body)
+        return registration.protocol.serialize_error(error, request_id)
+
+
+def _method(provider: object, operation: str) -> ProviderMethod | None:
+    method = getattr(provider, _snake(operation), None)
+    return method if callable(method) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _snake(operation: str) -> str:
+    # botocore's own transform, so provider method names match boto3's client method names exactly.
+    from botocore import xform_name
+
+    return str(xform_name(operation))
+
+
+def _service_id(service: str) -> str:
+    return str(service_model(service).metadata.get("serviceId", service))

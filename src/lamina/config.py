@@ -1,0 +1,96 @@
+"""One settings object. Every limit defaults to AWS's documented value and can be changed.
+
+Values come, in order of precedence, from command-line flags, ``LAMINA_*`` environment variables and
+the defaults below. :meth:`Settings.from_environ` takes the environment as an argument so nothing is
+read at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Quotas, defaults from https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html."""
+
+    code_zip_bytes: int = 50 * MB
+    code_unzipped_bytes: int = 250 * MB
+    # CreateFunction's whole request carries the zip base64-encoded in JSON (~4/3 of 50 MB + config).
+    create_request_bytes: int = 70_167_211
+    sync_payload_bytes: int = 6 * MB
+    async_payload_bytes: int = 1 * MB
+    memory_min_mb: int = 128
+    memory_max_mb: int = 10_240
+    timeout_max_s: int = 900
+    ephemeral_min_mb: int = 512
+    ephemeral_max_mb: int = 10_240
+    env_vars_bytes: int = 4 * 1024
+    concurrent_executions: int = 1000
+    code_storage_bytes: int = 75 * 1024 * MB
+    zip_max_entries: int = 100_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4566
+    data_dir: Path = Path(".lamina")
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    #: Off by default for local use: signatures are not checked and clock skew is tolerated.
+    auth: bool = False
+    #: SQLAlchemy URL; empty means SQLite in the data directory.
+    database_url: str = ""
+    #: Idle execution environments are reaped after this many seconds.
+    keep_alive_s: float = 300.0
+    #: Python interpreter that runs Python functions; empty means the one running Lamina.
+    python: str = ""
+    log_level: str = "info"
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'lamina.db').resolve()}"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Defaults, then ``LAMINA_*`` variables, then ``overrides`` whose value is not None."""
+        values: dict[str, Any] = {}
+        env = {
+            "host": ("LAMINA_HOST", str),
+            "port": ("LAMINA_PORT", int),
+            "data_dir": ("LAMINA_DATA_DIR", Path),
+            "region": ("LAMINA_REGION", str),
+            "account_id": ("LAMINA_ACCOUNT_ID", str),
+            "auth": ("LAMINA_AUTH", _boolean),
+            "database_url": ("LAMINA_DATABASE_URL", str),
+            "keep_alive_s": ("LAMINA_KEEP_ALIVE", float),
+            "python": ("LAMINA_PYTHON", str),
+            "log_level": ("LAMINA_LOG_LEVEL", str),
+        }
+        for name, (var, convert) in env.items():
+            if var in environ:
+                values[name] = convert(environ[var])
+        concurrency = environ.get("LAMINA_CONCURRENT_EXECUTIONS")
+        if concurrency:
+            values["limits"] = Limits(concurrent_executions=int(concurrency))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _boolean(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,228 @@
+"""The data plane of one node: run an invocation in an execution environment and account for it.
+
+``invoke`` is the synchronous path (RequestResponse): no database access, the function snapshot
+comes from the registry's cache, the environment from the warm pool, and logs are handed to the
+sink after the result is ready. ``invoke_event`` is the asynchronous one (Event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+
+from lamina.clock import Clock
+from lamina.config import Settings
+from lamina.errors import TooManyRequestsException
+from lamina.invoker.pool import WarmPool
+from lamina.invoker.spec import build_spec, python_for
+from lamina.observability import report as fmt
+from lamina.observability.logs import LogRecord, LogSink
+from lamina.registry.functions import FunctionRegistry
+from lamina.registry.model import FunctionVersion
+from lamina.sandbox.environment import Environment, EnvState, Invocation, Outcome
+from lamina.sandbox.spawner import Spawner
+from lamina.types import FunctionErrorType, FunctionKey
+
+log = logging.getLogger(__name__)
+
+#: AWS limits the init phase to 10 seconds (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+INIT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeResult:
+    request_id: str
+    payload: bytes
+    executed_version: str
+    #: "Unhandled" when the function failed (the payload is then AWS's error object).
+    function_error: str | None
+    log_text: str
+    report: fmt.Report
+
+
+class Invoker:
+    def __init__(self, settings: Settings, registry: FunctionRegistry, spawner: Spawner,
+                 logs: LogSink, clock: Clock) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._spawner = spawner
+        self._logs = logs
+        self._clock = clock
+        self._pool = WarmPool()
+        self._busy: dict[str, set[Environment]] = defaultdict(set)   # by region
+        self._running: dict[str, int] = defaultdict(int)             # by region
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        registry.subscribe(self._on_function_changed)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+
+    async def close(self, grace_s: float = 30.0) -> None:
+        """Let running invocations finish (up to ``grace_s``), then kill every environment."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace_s)
+        for env in self._pool.drain():
+            env.kill()
+        for busy in self._busy.values():
+            for env in busy:
+                env.kill()
+        self._spawner.close()
+
+    def concurrent_executions(self, region: str) -> int:
+        return self._running[region]
+
+    def idle_environments(self) -> int:
+        return len(self._pool)
+
+    # -- invoking --------------------------------------------------------------------------
+
+    async def invoke(self, fn: FunctionVersion, payload: bytes, *, client_context: str | None = None,
+                     trace_header: str | None = None) -> InvokeResult:
+        """Run one invocation and return its result; function failures are results, not raises.
+
+        Raises TooManyRequestsException when the region's concurrency limit is reached.
+        """
+        region = fn.region
+        if self._running[region] >= self._settings.limits.concurrent_executions:
+            raise TooManyRequestsException(
+                "Rate Exceeded.", fields={"Reason": "ConcurrentInvocationLimitExceeded"})
+        self._running[region] += 1
+        try:
+            return await self._run(fn, payload, client_context, trace_header)
+        finally:
+            self._running[region] -= 1
+
+    def invoke_event(self, fn: FunctionVersion, payload: bytes, request_id: str) -> None:
+        """Accept an asynchronous invocation and run it in the background."""
+        task = asyncio.get_running_loop().create_task(self._event(fn, payload, request_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _event(self, fn: FunctionVersion, payload: bytes, request_id: str) -> None:
+        try:
+            await self.invoke(fn, payload, trace_header=None)
+        except Exception:  # noqa: BLE001 - an event must never kill the loop; retries come later
+            log.exception("asynchronous invocation %s of %s failed", request_id, fn.arn)
+
+    async def _run(self, fn: FunctionVersion, payload: bytes, client_context: str | None,
+                   trace_header: str | None) -> InvokeResult:
+        key = FunctionKey(fn.region, fn.name)
+        request_id = str(uuid.uuid4())
+        env = self._pool.take(key, fn.revision_id)
+        cold = env is None
+        if env is None:
+            env = await self._start_environment(fn)
+        busy = self._busy[fn.region]
+        busy.add(env)
+        headers = [
+            (b"Lambda-Runtime-Aws-Request-Id", request_id.encode()),
+            (b"Lambda-Runtime-Deadline-Ms", b"0"),  # replaced at delivery
+            (b"Lambda-Runtime-Invoked-Function-Arn", fn.arn.encode()),
+            (b"Lambda-Runtime-Trace-Id", _trace_id(trace_header, self._clock.time()).encode()),
+        ]
+        if client_context:
+            headers.append((b"Lambda-Runtime-Client-Context", client_context.encode()))
+        invocation = Invocation(request_id, payload, headers)
+        status: str | None = None
+        try:
+            future = env.submit(invocation, fn.timeout)
+            if cold:
+                try:
+                    await asyncio.wait_for(env.wait_ready(), INIT_TIMEOUT_S)
+                except TimeoutError:
+                    env.kill()
+            try:
+                outcome = await asyncio.wait_for(asyncio.shield(future), fn.timeout)
+            except TimeoutError:
+                outcome = self._timed_out(env, fn, request_id)
+                status = "timeout"
+        finally:
+            busy.discard(env)
+        init_ms = (env.ready_at or time.monotonic()) - env.started_at if cold else None
+        memory = env.memory_used_mb()
+        if outcome.fatal or env.state is EnvState.DEAD:
+            env.kill()
+        else:
+            env.finish()
+            env.last_used = self._clock.monotonic()
+            current = self._registry.find(fn.region, fn.name)
+            if current is not None and current.revision_id == fn.revision_id:
+                self._pool.put(key, fn.revision_id, env)
+            else:
+                env.kill()
+        if outcome.error_type and status is None and (outcome.fatal or outcome.init_error):
+            status = "error"
+        report = fmt.Report(request_id, fn.version, outcome.duration_ms, fn.memory_size, memory,
+                            init_ms * 1000 if init_ms is not None else None,
+                            status, outcome.error_type if status else None)
+        log_text = self._log_text(fn, request_id, outcome, report)
+        self._logs.write(LogRecord(fn.log_group_name, env.log_stream, self._clock.time(), log_text))
+        return InvokeResult(request_id, outcome.body, fn.version,
+                            "Unhandled" if outcome.error_type else None, log_text, report)
+
+    async def _start_environment(self, fn: FunctionVersion) -> Environment:
+        artifact = self._registry.code_artifact(fn)
+        environment_id = secrets.token_hex(16)
+        spec = build_spec(fn, str(artifact.root), environment_id, self._settings, self._clock.time())
+        zygote = self._spawner.zygote(python_for(fn.runtime, self._settings))
+        env = Environment(zygote, spec, self._settings.limits.sync_payload_bytes, environment_id,
+                          spec.env["AWS_LAMBDA_LOG_STREAM_NAME"])
+        await env.start()
+        return env
+
+    def _timed_out(self, env: Environment, fn: FunctionVersion, request_id: str) -> Outcome:
+        output, dropped = env.take_output()
+        env.kill()
+        # Wording of AWS's timeout (https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html).
+        notice = f"{fmt.timestamp(self._clock.time())} {request_id} Task timed out after {fn.timeout:.2f} seconds\n"
+        body = json.dumps({"errorType": FunctionErrorType.TIMEOUT.value,
+                           "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
+                                           f"{fn.timeout:.2f} seconds"}).encode()
+        return Outcome(body, FunctionErrorType.TIMEOUT.value, output=output + notice.encode(),
+                       dropped_output=dropped, fatal=True, duration_ms=fn.timeout * 1000.0)
+
+    def _log_text(self, fn: FunctionVersion, request_id: str, outcome: Outcome, report: fmt.Report) -> str:
+        output = outcome.output.decode("utf-8", "replace")
+        if outcome.dropped_output:
+            output += f"[lamina: {outcome.dropped_output} bytes of output were dropped]\n"
+        if output and not output.endswith("\n"):
+            output += "\n"
+        if outcome.error_type == FunctionErrorType.EXIT_ERROR.value:
+            message = json.loads(outcome.body).get("errorMessage", "")
+            output += f"{message}\n{outcome.error_type}\n"
+        return (fmt.start_line(request_id, fn.version) + output + fmt.end_line(request_id)
+                + fmt.report_line(report))
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def _on_function_changed(self, key: FunctionKey) -> None:
+        current = self._registry.find(key.region, key.name)
+        for env in self._pool.evict(key, current.revision_id if current else None):
+            env.kill()
+
+    async def _reap_forever(self) -> None:
+        interval = max(0.05, min(self._settings.keep_alive_s / 4, 30.0))
+        while True:
+            await asyncio.sleep(interval)
+            for env in self._pool.expire(self._clock.monotonic() - self._settings.keep_alive_s):
+                env.kill()
+
+
+def _trace_id(header: str | None, now: float) -> str:
+    """An X-Ray trace header: the caller's when it sent one, else a new root."""
+    if header and "Root=" in header:
+        return header
+    root = f"1-{int(now):08x}-{os.urandom(12).hex()}"
+    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"

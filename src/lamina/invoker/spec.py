@@ -1,0 +1,75 @@
+"""From a function version to the recipe for one of its execution environments.
+
+The variables are the ones AWS's runtimes set
+(https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime);
+the function's own variables come first so the reserved ones always win.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from lamina.config import Settings
+from lamina.errors import InvalidRuntimeException
+from lamina.registry.model import FunctionVersion
+from lamina.sandbox.environment import Spec
+
+RUNTIME_DIR = str(Path(__file__).resolve().parent.parent / "sandbox" / "runtimes" / "python")
+
+
+def python_for(runtime: str, settings: Settings) -> str:
+    """The interpreter that runs ``runtime``: the configured one, else Lamina's own."""
+    del runtime  # every pythonX.Y runs on one interpreter until per-version selection lands
+    return settings.python or sys.executable
+
+
+def log_stream_name(version: str, environment_id: str, now: float) -> str:
+    """``YYYY/MM/DD/[$LATEST]<id>``, one stream per execution environment, as AWS names them."""
+    return time.strftime("%Y/%m/%d", time.gmtime(now)) + f"/[{version}]{environment_id}"
+
+
+def build_spec(fn: FunctionVersion, code_root: str, environment_id: str, settings: Settings,
+               now: float) -> Spec:
+    """The process recipe; raises InvalidRuntimeException for runtimes Lamina cannot run."""
+    env = dict(fn.environment)
+    # Functions calling AWS services with boto3 reach this Lamina unless they say otherwise.
+    env.setdefault("AWS_ENDPOINT_URL", settings.endpoint)
+    env.update({
+        "_HANDLER": fn.handler,
+        "AWS_REGION": fn.region,
+        "AWS_DEFAULT_REGION": fn.region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": fn.version,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": fn.log_group_name,
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(fn.version, environment_id, now),
+        "AWS_LAMBDA_LOG_FORMAT": fn.log_format,
+        # Local credentials: Lamina does not check signatures unless authentication is on.
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_SESSION_TOKEN": "test",
+        "LAMBDA_TASK_ROOT": code_root,
+        "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
+        "LD_LIBRARY_PATH": "/opt/lib",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    })
+    if fn.application_log_level:
+        env["AWS_LAMBDA_LOG_LEVEL"] = fn.application_log_level
+    if fn.runtime.startswith("python"):
+        return Spec(env=env, cwd=code_root)
+    if fn.runtime.startswith("provided"):
+        bootstrap = os.path.join(code_root, "bootstrap")
+        # The custom runtime may be written in Python too (awslambdaric in the zip).
+        env["PATH"] = f"{os.path.dirname(sys.executable)}:{env['PATH']}"
+        return Spec(env=env, cwd=code_root, exec_argv=[bootstrap])
+    raise InvalidRuntimeException(
+        f"Lamina cannot run the {fn.runtime} runtime yet; supported: python3.x, provided.al2, "
+        "provided.al2023.")

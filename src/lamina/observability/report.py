@@ -1,0 +1,57 @@
+"""The platform's log lines around every invocation, in AWS's format.
+
+https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html shows START / END / REPORT; the
+REPORT fields are tab-separated and ``Init Duration`` appears only on a cold start.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    request_id: str
+    version: str
+    duration_ms: float
+    memory_size_mb: int
+    max_memory_used_mb: int
+    init_duration_ms: float | None = None
+    status: str | None = None        # "timeout" | "error" on failures, as AWS prints
+    error_type: str | None = None
+
+    @property
+    def billed_duration_ms(self) -> int:
+        # Billing rounds up to the next millisecond (https://aws.amazon.com/lambda/pricing/).
+        return max(1, math.ceil(self.duration_ms))
+
+
+def start_line(request_id: str, version: str) -> str:
+    return f"START RequestId: {request_id} Version: {version}\n"
+
+
+def end_line(request_id: str) -> str:
+    return f"END RequestId: {request_id}\n"
+
+
+def report_line(report: Report) -> str:
+    fields = [f"REPORT RequestId: {report.request_id}",
+              f"Duration: {report.duration_ms:.2f} ms",
+              f"Billed Duration: {report.billed_duration_ms} ms",
+              f"Memory Size: {report.memory_size_mb} MB",
+              f"Max Memory Used: {report.max_memory_used_mb} MB"]
+    if report.init_duration_ms is not None:
+        fields.append(f"Init Duration: {report.init_duration_ms:.2f} ms")
+    if report.status:
+        fields.append(f"Status: {report.status}")
+    if report.error_type:
+        fields.append(f"Error Type: {report.error_type}")
+    return "\t".join(fields) + "\t\n"
+
+
+def timestamp(seconds: float) -> str:
+    """``2026-11-26T14:50:10.123Z``, the prefix of platform messages such as timeouts."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -1,0 +1,801 @@
+"""Lamina's Python runtime bootstrap: the Lambda Runtime API client that runs the user's handler.
+
+It runs inside the execution environment, on the function's interpreter (3.9 or later), and behaves
+like AWS's Python runtime (awslambdaric 4.x) as seen by user code and by the platform. Stdlib only.
+
+Two ways to start it, one contract:
+
+* ``python bootstrap.py`` (script mode);
+* imported once by a long-lived zygote that later ``os.fork()``\\ s and calls :func:`main` in the child
+  after setting the environment variables, cwd and fds. Importing this module therefore only defines
+  things: no environment reads, no threads, no sockets, no logging setup. Everything is read from
+  ``os.environ`` inside :func:`main`.
+
+:func:`main` reads ``AWS_LAMBDA_RUNTIME_API``, ``_HANDLER``, ``LAMBDA_TASK_ROOT``,
+``AWS_LAMBDA_LOG_FORMAT``, ``AWS_LAMBDA_LOG_LEVEL``, ``AWS_EXECUTION_ENV`` and the
+``AWS_LAMBDA_FUNCTION_*`` / ``AWS_LAMBDA_LOG_*`` names, loads the handler, then loops forever on
+``GET /runtime/invocation/next``. It never returns; it ends the process by raising ``SystemExit``:
+
+* ``EXIT_INIT_ERROR`` (1) after the init error was reported with ``POST /runtime/init/error``, as
+  awslambdaric does; the platform takes that report as the invocation's result;
+* ``EXIT_RUNTIME_API_ERROR`` (2) when the Runtime API is unreachable, answers ``GET next`` with
+  anything but 200, or answers a POST with a 5xx (the Runtime API docs call 500 "non-recoverable
+  state, runtime should exit promptly"); one diagnostic line goes to stderr first.
+
+A 4xx answer to a response/error POST (400 unknown id, 403 wrong state, 413 payload too large) is
+written to stderr and the loop goes on: the platform has already settled that invocation.
+User code that raises ``SystemExit`` or ``KeyboardInterrupt`` ends the process, as on AWS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, NoReturn, TextIO, cast
+
+__all__ = [
+    "EXIT_INIT_ERROR",
+    "EXIT_RUNTIME_API_ERROR",
+    "Client",
+    "ClientContext",
+    "CognitoIdentity",
+    "LambdaContext",
+    "RuntimeApiClient",
+    "RuntimeApiError",
+    "main",
+]
+
+EXIT_INIT_ERROR = 1
+EXIT_RUNTIME_API_ERROR = 2
+
+# errorType values, spelled as awslambdaric's FaultException spells them.
+MARSHAL_ERROR = "Runtime.MarshalError"
+UNMARSHAL_ERROR = "Runtime.UnmarshalError"
+USER_CODE_SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
+MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
+LAMBDA_CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
+
+_API_PREFIX = "/2018-06-01/runtime"
+_TEXT_LOG_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
+_TEXT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+_JSON_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # awslambdaric's JSON records carry no milliseconds
+_NBSP = "\u00a0"
+_XRAY_CAUSE_LIMIT = 1024 * 1024  # awslambdaric drops the X-Ray cause header at 1 MiB
+
+Handler = Callable[[Any, "LambdaContext"], Any]
+JsonDict = dict[str, Any]
+
+# The invocation being handled; read by the log filter. Written only by the invoke loop of the
+# process that runs main(), so a fork inherits nothing stale that matters.
+_request_id = ""
+_tenant_id: str | None = None
+
+
+class _Fault(Exception):
+    """A runtime-detected failure with an AWS ``errorType`` (awslambdaric's FaultException)."""
+
+    def __init__(self, error_type: str, message: str, trace: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace
+
+
+class RuntimeApiError(Exception):
+    """The Runtime API could not be reached or answered outside the protocol; ``status`` 0 = no answer."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --- the context object --------------------------------------------------------------------------
+
+
+class CognitoIdentity:
+    """``context.identity``; both fields are None unless the invoke carried a Cognito identity."""
+
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+    def __init__(self, identity: JsonDict | None = None) -> None:
+        identity = identity or {}
+        self.cognito_identity_id: Any = identity.get("cognitoIdentityId")
+        self.cognito_identity_pool_id: Any = identity.get("cognitoIdentityPoolId")
+
+    def __repr__(self) -> str:
+        return (f"CognitoIdentity([cognito_identity_id={self.cognito_identity_id},"
+                f"cognito_identity_pool_id={self.cognito_identity_pool_id}])")
+
+
+class Client:
+    """``context.client_context.client``: the mobile app that invoked (AWS Mobile SDK field names)."""
+
+    __slots__ = ("app_package_name", "app_title", "app_version_code", "app_version_name", "installation_id")
+
+    def __init__(self, client: JsonDict) -> None:
+        self.installation_id: Any = client.get("installation_id")
+        self.app_title: Any = client.get("app_title")
+        self.app_version_name: Any = client.get("app_version_name")
+        self.app_version_code: Any = client.get("app_version_code")
+        self.app_package_name: Any = client.get("app_package_name")
+
+    def __repr__(self) -> str:
+        return (f"Client([installation_id={self.installation_id},app_title={self.app_title},"
+                f"app_version_name={self.app_version_name},app_version_code={self.app_version_code},"
+                f"app_package_name={self.app_package_name}])")
+
+
+class ClientContext:
+    """``context.client_context``: ``client`` (a :class:`Client` or None), ``custom``, ``env``."""
+
+    __slots__ = ("client", "custom", "env")
+
+    def __init__(self, context: JsonDict) -> None:
+        client = context.get("client")
+        self.client: Client | None = Client(client) if isinstance(client, dict) else None
+        self.custom: Any = context.get("custom")
+        self.env: Any = context.get("env")
+
+    def __repr__(self) -> str:
+        return f"ClientContext([custom={self.custom},env={self.env},client={self.client}])"
+
+
+class _FunctionInfo:
+    """The per-environment context fields, read from the environment once in main()."""
+
+    __slots__ = ("function_name", "function_version", "log_group_name", "log_stream_name", "memory")
+
+    def __init__(self, environ: os._Environ[str]) -> None:
+        self.function_name = environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.memory = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+
+
+class LambdaContext:
+    """The ``context`` argument, with every field and method of awslambdaric's LambdaContext.
+
+    ``memory_limit_in_mb`` is the *string* from ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``, as on AWS
+    (awslambdaric reads the variable without converting it). Instances keep a ``__dict__`` because
+    user code and libraries attach attributes to the context.
+    """
+
+    def __init__(self, info: _FunctionInfo, request_id: str, deadline_ms: int,
+                 invoked_function_arn: str | None, client_context: JsonDict | None,
+                 cognito_identity: JsonDict | None, tenant_id: str | None) -> None:
+        self.aws_request_id = request_id
+        self.log_group_name = info.log_group_name
+        self.log_stream_name = info.log_stream_name
+        self.function_name = info.function_name
+        self.memory_limit_in_mb = info.memory
+        self.function_version = info.function_version
+        self.invoked_function_arn = invoked_function_arn
+        self.tenant_id = tenant_id
+        # awslambdaric pops "w3c" out of the client context and serves it only through w3c().
+        self._w3c_fields = _extract_w3c(client_context)
+        self.client_context = ClientContext(client_context) if client_context is not None else None
+        self.identity = CognitoIdentity(cognito_identity)
+        self._epoch_deadline_time_in_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds until the deadline the platform sent (wall clock), never below 0."""
+        remaining = self._epoch_deadline_time_in_ms - int(time.time() * 1000)
+        return remaining if remaining > 0 else 0
+
+    def w3c(self) -> dict[str, str]:
+        """The W3C trace context (traceparent, tracestate, baggage) the invoker passed, if any."""
+        return dict(self._w3c_fields)
+
+    def log(self, msg: object) -> None:
+        """Write ``str(msg)`` to the function's log as is (no newline added, as on AWS)."""
+        sys.stdout.write(str(msg))
+
+    def __repr__(self) -> str:
+        return (f"LambdaContext([aws_request_id={self.aws_request_id},log_group_name={self.log_group_name},"
+                f"log_stream_name={self.log_stream_name},function_name={self.function_name},"
+                f"memory_limit_in_mb={self.memory_limit_in_mb},function_version={self.function_version},"
+                f"invoked_function_arn={self.invoked_function_arn},client_context={self.client_context},"
+                f"identity={self.identity},tenant_id={self.tenant_id}])")
+
+
+def _extract_w3c(client_context: JsonDict | None) -> dict[str, str]:
+    raw = client_context.pop("w3c", None) if client_context is not None else None
+    if not isinstance(raw, dict):
+        return {}
+    return {key: value for key in ("traceparent", "tracestate", "baggage")
+            if isinstance(value := raw.get(key), str)}
+
+
+def _parse_json_header(value: str | None, name: str) -> JsonDict | None:
+    if not value:
+        return None
+    try:
+        parsed = json.loads(value)
+    except Exception as error:
+        raise _Fault(LAMBDA_CONTEXT_UNMARSHAL_ERROR, f"Unable to parse {name} JSON: {error}") from None
+    if parsed is None:
+        return None
+    if not isinstance(parsed, dict):
+        raise _Fault(LAMBDA_CONTEXT_UNMARSHAL_ERROR, f"Unable to parse {name} JSON: not a JSON object")
+    return parsed
+
+
+# --- JSON in and out -----------------------------------------------------------------------------
+
+
+class _Codec:
+    """Event decoding and result encoding with awslambdaric's rules (it uses simplejson).
+
+    * An event is JSON-decoded only when the Content-Type is exactly ``application/json``;
+      otherwise the handler gets the raw bytes (awslambdaric's LambdaMarshaller).
+    * A ``bytes`` result is posted as is with Content-Type ``application/unknown``.
+    * ``Decimal`` values are written as raw JSON numbers (simplejson's RawJSON), NaN as ``NaN``.
+    * ``ensure_ascii`` is off only for the python3.12+ ``AWS_EXECUTION_ENV`` values, as awslambdaric.
+    """
+
+    def __init__(self, ensure_ascii: bool) -> None:
+        self._decimals: list[str] = []
+        self._encoder = json.JSONEncoder(ensure_ascii=ensure_ascii, allow_nan=True, default=self._default)
+
+    def _default(self, obj: object) -> object:
+        # Only a loaded decimal module can have made a Decimal; don't import it on the hot path.
+        decimal = sys.modules.get("decimal")
+        if decimal is not None and isinstance(obj, decimal.Decimal):
+            if obj.is_nan():
+                return float("nan")
+            self._decimals.append(str(obj))
+            return f"\x00lamina.decimal.{len(self._decimals) - 1}\x00"
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+    def encode(self, obj: object) -> str:
+        try:
+            text = self._encoder.encode(obj)
+            for index, number in enumerate(self._decimals):
+                text = text.replace(f'"\\u0000lamina.decimal.{index}\\u0000"', number, 1)
+            return text
+        finally:
+            self._decimals.clear()
+
+    def decode_event(self, body: bytes, content_type: str | None) -> Any:
+        if content_type != "application/json":
+            return body
+        try:
+            return json.loads(body)
+        except Exception as error:
+            raise _Fault(UNMARSHAL_ERROR, f"Unable to unmarshal input: {error}") from None
+
+    def encode_result(self, result: object) -> tuple[bytes, str]:
+        if isinstance(result, bytes):
+            return result, "application/unknown"
+        try:
+            return self.encode(result).encode("utf-8"), "application/json"
+        except Exception as error:
+            raise _Fault(MARSHAL_ERROR, f"Unable to marshal response: {error}") from None
+
+
+def _ensure_ascii(execution_env: str) -> bool:
+    prefix = "AWS_Lambda_python3."
+    if execution_env.startswith(prefix) and execution_env[len(prefix):].isdigit():
+        return int(execution_env[len(prefix):]) < 12
+    return True
+
+
+# --- error records -------------------------------------------------------------------------------
+
+
+def _error_body(message: str, error_type: str, trace: list[str] | None, request_id: str) -> JsonDict:
+    return {"errorMessage": message, "errorType": error_type, "requestId": request_id,
+            "stackTrace": trace if trace else []}
+
+
+def _user_frames(tb: Any) -> list[tuple[str, int, str, str | None]]:
+    """The traceback without the leading frames of this file, as awslambdaric trims its bootstrap.
+
+    Tuples, not FrameSummary objects, so that format_list prints no ``^^^`` column markers.
+    """
+    own_file = _user_frames.__code__.co_filename
+    frames = [(f.filename, f.lineno or 0, f.name, f.line) for f in traceback.extract_tb(tb)]
+    for index, frame in enumerate(frames):
+        if frame[0] != own_file:
+            return frames[index:]
+    return frames
+
+
+def _exception_body(error: BaseException, request_id: str) -> tuple[JsonDict, JsonDict]:
+    """The error body and the X-Ray cause for an exception raised by user code."""
+    frames = _user_frames(error.__traceback__)
+    error_type, message = type(error).__name__, _safe_str(error)
+    xray = {"working_directory": os.getcwd(),
+            "exceptions": [{"message": message, "type": error_type,
+                            "stack": [{"label": name, "path": path, "line": line}
+                                      for path, line, name, _ in frames]}],
+            "paths": list(dict.fromkeys(path for path, _, _, _ in frames))}
+    return _error_body(message, error_type, traceback.format_list(frames), request_id), xray
+
+
+def _fault_body(fault: _Fault, request_id: str) -> tuple[JsonDict, JsonDict]:
+    xray = {"working_directory": os.getcwd(),
+            "exceptions": [{"message": fault.message, "type": "LambdaValidationError", "stack": []}],
+            "paths": []}
+    return _error_body(fault.message, fault.error_type, fault.trace, request_id), xray
+
+
+def _safe_str(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:
+        return f"<unprintable {type(error).__name__} object>"
+
+
+def _text_error_record(body: JsonDict) -> str:
+    """awslambdaric's Text-format error record: one line, ``\\r`` between its logical lines.
+
+    ``[ERROR] ValueError: boom\\rTraceback (most recent call last):\\r  File ...\\n`` with each
+    trace line's leading spaces turned into NO-BREAK SPACEs, so a line-oriented log reader keeps the
+    whole record as one entry.
+    """
+    head = "[ERROR]"
+    if body["errorType"]:
+        head += " " + body["errorType"]
+    if body["errorMessage"]:
+        head += (":" if body["errorType"] else "") + " " + body["errorMessage"]
+    lines = [head, "Traceback (most recent call last):"]
+    for element in body["stackTrace"]:
+        if element == "":
+            lines.append("")
+            continue
+        for line in element.splitlines():
+            stripped = line.lstrip(" ")
+            lines.append(_NBSP * (len(line) - len(stripped)) + stripped)
+    return "\r".join(lines) + "\n"
+
+
+def _json_error_record(body: JsonDict, codec: _Codec) -> str:
+    record = {"timestamp": time.strftime(_JSON_DATE_FORMAT, time.gmtime()), "level": "ERROR", **body}
+    return codec.encode(record) + "\n"
+
+
+# --- logging and stdio ---------------------------------------------------------------------------
+
+
+class _WriteThrough:
+    """sys.stdout/sys.stderr replacement that flushes on every write (awslambdaric's Unbuffered).
+
+    Every print reaches the output pipe at once, so a function killed at its timeout loses nothing.
+    Any other attribute is the wrapped stream's.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def write(self, text: str) -> int:
+        written = self.stream.write(text)
+        self.stream.flush()
+        return written
+
+    def writelines(self, lines: Any) -> None:
+        self.stream.writelines(lines)
+        self.stream.flush()
+
+
+def _install_write_through() -> None:
+    if not isinstance(sys.stdout, _WriteThrough):
+        sys.stdout = cast(TextIO, _WriteThrough(sys.stdout))
+    if not isinstance(sys.stderr, _WriteThrough):
+        sys.stderr = cast(TextIO, _WriteThrough(sys.stderr))
+
+
+def _flush_stdio() -> None:
+    """Push everything the invocation wrote into the pipe before its result is posted."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # user code may have closed or replaced the stream
+            stream.flush()
+
+
+class _RequestFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _request_id
+        record.tenant_id = _tenant_id
+        return True
+
+
+class _StdoutHandler(logging.Handler):
+    """Writes each formatted record to the *current* sys.stdout in one write."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+# LogRecord attributes that are not user ``extra`` fields (awslambdaric's _RESERVED_FIELDS).
+_RESERVED_FIELDS = frozenset((
+    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info",
+    "exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread",
+    "threadName", "processName", "process", "aws_request_id", "tenant_id", "_frame_type",
+))
+
+
+class _JsonFormatter(logging.Formatter):
+    """AWS's JSON application log record (awslambdaric's JsonFormatter).
+
+    ``{"timestamp", "level", "message", "logger", "requestId"}`` plus ``stackTrace``, ``errorType``,
+    ``errorMessage`` and ``location`` when the record has exc_info, ``tenantId`` when set, and the
+    record's ``extra`` fields; None values are left out. Levels are rounded down to a multiple of 10.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(datefmt=_JSON_DATE_FORMAT)
+        # Records never fail on an odd extra value: default=str (as awslambdaric).
+        self._encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelno = min(50, max(0, record.levelno)) // 10 * 10
+        record.levelname = logging.getLevelName(record.levelno)
+        exc = record.exc_info if record.exc_info and record.exc_info[0] is not None else None
+        message = record.msg if isinstance(record.msg, dict) and not record.args else record.getMessage()
+        result: JsonDict = {
+            "timestamp": self.formatTime(record, self.datefmt),
+            "level": record.levelname,
+            "message": message,
+            "logger": record.name,
+            "stackTrace": traceback.format_tb(exc[2]) if exc else None,
+            "errorType": exc[0].__name__ if exc and exc[0] else None,
+            "errorMessage": str(exc[1]) if exc else None,
+            "requestId": getattr(record, "aws_request_id", None),
+            "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc else None,
+        }
+        tenant_id = getattr(record, "tenant_id", None)
+        if tenant_id is not None:
+            result["tenantId"] = tenant_id
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED_FIELDS and key not in result:
+                result[key] = value
+        return self._encode({k: v for k, v in result.items() if v is not None}) + "\n"
+
+
+def _log_level(value: str | None) -> int | None:
+    """AWS_LAMBDA_LOG_LEVEL as a logging level; TRACE is DEBUG (Python has none). None if unset/unknown."""
+    name = (value or "").upper()
+    name = "DEBUG" if name == "TRACE" else name
+    level = logging.getLevelName(name) if name else None
+    return level if isinstance(level, int) else None
+
+
+def _setup_logging(json_format: bool, level: int | None) -> None:
+    """Configure the root logger as awslambdaric does; run once per process, never per invoke.
+
+    Handlers a zygote may have installed are removed so nothing of its own reaches function output.
+    Without AWS_LAMBDA_LOG_LEVEL the root level is Python's default, WARNING: awslambdaric sets a
+    level only when the variable is given, so ``logger.info`` is silent by default on AWS too.
+    """
+    logging.Formatter.converter = time.gmtime  # awslambdaric makes every formatter UTC
+    handler = _StdoutHandler()
+    handler.setFormatter(_JsonFormatter() if json_format
+                         else logging.Formatter(_TEXT_LOG_FORMAT, _TEXT_DATE_FORMAT))
+    handler.addFilter(_RequestFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level if level is not None else logging.WARNING)
+
+
+# --- the Runtime API client ----------------------------------------------------------------------
+
+
+class RuntimeApiClient:
+    """A minimal HTTP/1.1 client for the Runtime API on one persistent, TCP_NODELAY connection.
+
+    Why not http.client: importing it costs ~40 ms (it pulls in ssl and email) on every cold start,
+    it sends headers and body in two writes, and it parses headers with the email package. Here each
+    request is one ``sendall`` and each response one buffered read of status, headers and a
+    Content-Length or chunked body. ``GET next`` has no timeout: it is a long poll.
+
+    A request on a connection that already served one is retried once on a fresh connection if the
+    server had closed it (a stale keep-alive). ``connections`` counts connects, for tests.
+    """
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise RuntimeApiError(f"AWS_LAMBDA_RUNTIME_API is not host:port: {address!r}")
+        self._endpoint = (host.strip("[]"), int(port))
+        version = ".".join(map(str, sys.version_info[:3]))
+        self._common = f"Host: {address}\r\nUser-Agent: lamina-python/{version}\r\n".encode()
+        self._next_request = (f"GET {_API_PREFIX}/invocation/next HTTP/1.1\r\n".encode()
+                              + self._common + b"\r\n")
+        self._sock: socket.socket | None = None
+        self._rfile: Any = None
+        self._reused = False
+        self.connections = 0
+
+    def next_invocation(self) -> tuple[dict[str, str], bytes]:
+        """Block until the platform hands out an invocation; returns (lower-cased headers, body)."""
+        status, headers, body = self._exchange(self._next_request)
+        if status != 200:
+            raise RuntimeApiError(f"GET invocation/next answered {status}: {body[:200]!r}", status)
+        return headers, body
+
+    def post_response(self, request_id: str, payload: bytes, content_type: str) -> int:
+        """POST the handler's result; returns the status (202 accepted; 4xx rejected, not fatal)."""
+        return self._post(f"/invocation/{request_id}/response", payload,
+                          f"Content-Type: {content_type}\r\n")
+
+    def post_error(self, request_id: str, body: bytes, error_type: str, xray_cause: str) -> int:
+        """POST an invocation error; returns the status as :meth:`post_response` does."""
+        extra = f"Content-Type: application/json\r\nLambda-Runtime-Function-Error-Type: {error_type}\r\n"
+        if xray_cause and len(xray_cause) < _XRAY_CAUSE_LIMIT:
+            extra += f"Lambda-Runtime-Function-XRay-Error-Cause: {xray_cause}\r\n"
+        return self._post(f"/invocation/{request_id}/error", body, extra)
+
+    def post_init_error(self, body: bytes, error_type: str) -> int:
+        """POST an init error with its type in Lambda-Runtime-Function-Error-Type (as awslambdaric)."""
+        extra = f"Content-Type: application/json\r\nLambda-Runtime-Function-Error-Type: {error_type}\r\n"
+        return self._post("/init/error", body, extra)
+
+    def close(self) -> None:
+        if self._rfile is not None:
+            self._rfile.close()
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._rfile = None
+
+    def _post(self, path: str, body: bytes, headers: str) -> int:
+        head = (f"POST {_API_PREFIX}{path} HTTP/1.1\r\n{headers}Content-Length: {len(body)}\r\n").encode()
+        status, _, answer = self._exchange(head + self._common + b"\r\n" + body)
+        if status >= 500:
+            raise RuntimeApiError(f"POST {path} answered {status}: {answer[:200]!r}", status)
+        return status
+
+    def _connect(self) -> None:
+        try:
+            sock = socket.create_connection(self._endpoint, timeout=None)
+        except OSError as error:
+            raise RuntimeApiError(f"cannot connect to the Runtime API at {self._endpoint}: {error}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock, self._rfile, self._reused = sock, sock.makefile("rb"), False
+        self.connections += 1
+
+    def _exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        for attempt in (1, 2):
+            if self._sock is None:
+                self._connect()
+            assert self._sock is not None
+            reused = self._reused
+            try:
+                self._sock.sendall(request)
+                status_line = self._rfile.readline(65537)
+                if not status_line:
+                    raise ConnectionResetError("connection closed by the Runtime API")
+                status, headers, body, keep_alive = self._read_response(status_line)
+            except OSError as error:
+                self.close()
+                if reused and attempt == 1:
+                    continue
+                raise RuntimeApiError(f"Runtime API connection failed: {error}") from None
+            except ValueError as error:
+                self.close()
+                raise RuntimeApiError(f"malformed Runtime API response: {error}") from None
+            if keep_alive:
+                self._reused = True
+            else:
+                self.close()
+            return status, headers, body
+        raise AssertionError("unreachable")
+
+    def _read_response(self, status_line: bytes) -> tuple[int, dict[str, str], bytes, bool]:
+        rfile = self._rfile
+        while True:
+            version, code = status_line.split(None, 2)[:2]
+            status = int(code)
+            headers: dict[str, str] = {}
+            while True:
+                line = rfile.readline(65537)
+                if line in (b"\r\n", b"\n"):
+                    break
+                if not line:
+                    raise ConnectionResetError("connection closed inside response headers")
+                name, _, value = line.decode("utf-8", "replace").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if status >= 200:
+                break
+            status_line = rfile.readline(65537)  # a 1xx interim answer: the real one follows
+        connection = headers.get("connection", "").lower()
+        keep_alive = connection != "close" and (version != b"HTTP/1.0" or connection == "keep-alive")
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = self._read_chunked()
+        elif "content-length" in headers:
+            length = int(headers["content-length"])
+            body = rfile.read(length)
+            if len(body) != length:
+                raise ConnectionResetError("connection closed inside response body")
+        elif status in (204, 304):
+            body = b""
+        else:  # delimited by the end of the connection
+            body, keep_alive = rfile.read(), False
+        return status, headers, body, keep_alive
+
+    def _read_chunked(self) -> bytes:
+        rfile = self._rfile
+        parts: list[bytes] = []
+        while True:
+            size = int(rfile.readline(65537).split(b";", 1)[0].strip() or b"x", 16)
+            if size == 0:
+                while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            chunk = rfile.read(size)
+            if len(chunk) != size:
+                raise ConnectionResetError("connection closed inside a chunk")
+            parts.append(chunk)
+            rfile.readline(65537)
+
+
+# --- loading the handler -------------------------------------------------------------------------
+
+
+def _prepare_sys_path(task_root: str | None) -> None:
+    """Put the task root first, then the layer paths AWS adds for Python when they exist.
+
+    AWS's order: /var/task, /opt/python/lib/pythonX.Y/site-packages, /opt/python, then the runtime's
+    own paths (Lambda developer guide, "Python layers" and "module search path").
+    """
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    front = [task_root] if task_root else []
+    front += [path for path in (f"/opt/python/lib/{version}/site-packages", "/opt/python")
+              if os.path.isdir(path)]
+    sys.path[:] = front + [path for path in sys.path if path not in front]
+
+
+def load_handler(handler: str) -> Handler:
+    """Import the handler named ``module.function`` (module may be ``pkg.mod`` or ``dir/mod``).
+
+    Raises :class:`_Fault` with awslambdaric's errorType and wording for a malformed name, a
+    built-in module name, an ImportError, a SyntaxError or a missing attribute. Any other exception
+    raised while importing user code propagates; the caller reports it under its own class name.
+    """
+    try:
+        module_name, function_name = handler.rsplit(".", 1)
+    except ValueError as error:
+        raise _Fault(MALFORMED_HANDLER_NAME, f"Bad handler '{handler}': {error}") from None
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise _Fault(BUILT_IN_MODULE_CONFLICT,
+                     f"Cannot use built-in module {module_name} as a handler module")
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as error:
+        raise _Fault(IMPORT_MODULE_ERROR, f"Unable to import module '{module_name}': {error}") from None
+    except SyntaxError as error:
+        # awslambdaric's wording, capital "Line" and the raw source line included.
+        trace = [f'  File "{error.filename}" Line {error.lineno}\n    {error.text}']
+        raise _Fault(USER_CODE_SYNTAX_ERROR, f"Syntax error in module '{module_name}': {error}",
+                     trace) from None
+    try:
+        return cast(Handler, getattr(module, function_name))
+    except AttributeError:
+        raise _Fault(HANDLER_NOT_FOUND,
+                     f"Handler '{function_name}' missing on module '{module_name}'") from None
+
+
+# --- the runtime loop ----------------------------------------------------------------------------
+
+
+class _Runtime:
+    """State of one running environment: built once by main(), then used by every invocation."""
+
+    def __init__(self, client: RuntimeApiClient, codec: _Codec, json_logs: bool, info: _FunctionInfo) -> None:
+        self.client = client
+        self.codec = codec
+        self.json_logs = json_logs
+        self.info = info
+
+    def log_error(self, body: JsonDict) -> None:
+        """Write the error record in one write, so it is one log entry."""
+        record = _json_error_record(body, self.codec) if self.json_logs else _text_error_record(body)
+        sys.stdout.write(record)
+
+    def init(self, handler_name: str) -> Handler:
+        """Load the handler, or report the init error and exit with EXIT_INIT_ERROR."""
+        try:
+            return load_handler(handler_name)
+        except _Fault as fault:
+            body = _error_body(fault.message, fault.error_type, fault.trace, "")
+        except Exception as error:
+            body = _exception_body(error, "")[0]
+        self.log_error(body)
+        _flush_stdio()
+        self.client.post_init_error(self.codec.encode(body).encode("utf-8"), body["errorType"])
+        sys.exit(EXIT_INIT_ERROR)
+
+    def invoke(self, handler: Handler, headers: dict[str, str], event_body: bytes) -> None:
+        """Run one invocation and post its result or error; the output is flushed before the POST."""
+        global _request_id, _tenant_id
+        request_id = _request_id = headers.get("lambda-runtime-aws-request-id", "")
+        tenant_id = _tenant_id = headers.get("lambda-runtime-aws-tenant-id") or None
+        trace_id = headers.get("lambda-runtime-trace-id")
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        try:
+            context = LambdaContext(
+                self.info, request_id, _int(headers.get("lambda-runtime-deadline-ms")),
+                headers.get("lambda-runtime-invoked-function-arn"),
+                _parse_json_header(headers.get("lambda-runtime-client-context"), "Client Context"),
+                _parse_json_header(headers.get("lambda-runtime-cognito-identity"), "Cognito Identity"),
+                tenant_id)
+            event = self.codec.decode_event(event_body, headers.get("content-type"))
+            payload, content_type = self.codec.encode_result(handler(event, context))
+        except _Fault as fault:
+            body, xray = _fault_body(fault, request_id)
+        except Exception as error:
+            body, xray = _exception_body(error, request_id)
+        else:
+            _flush_stdio()
+            self._check(self.client.post_response(request_id, payload, content_type), "response")
+            return
+        self.log_error(body)
+        _flush_stdio()
+        status = self.client.post_error(request_id, self.codec.encode(body).encode("utf-8"),
+                                        body["errorType"], json.dumps(xray))
+        self._check(status, "error")
+
+    @staticmethod
+    def _check(status: int, what: str) -> None:
+        if status >= 300:  # 4xx: the platform rejected it and already settled the invocation
+            sys.stderr.write(f"lamina bootstrap: the Runtime API answered {status} to the {what} of "
+                             f"request {_request_id}\n")
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        return 0
+
+
+def main() -> NoReturn:
+    """Run this process as a Lambda execution environment's runtime; never returns.
+
+    See the module docstring for what it reads and how it exits. Reads no ``sys.argv``: a zygote's
+    child inherits the zygote's.
+    """
+    environ = os.environ
+    address = environ.get("AWS_LAMBDA_RUNTIME_API", "")
+    _install_write_through()
+    json_logs = environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+    _setup_logging(json_logs, _log_level(environ.get("AWS_LAMBDA_LOG_LEVEL")))
+    try:
+        client = RuntimeApiClient(address)
+        runtime = _Runtime(client, _Codec(_ensure_ascii(environ.get("AWS_EXECUTION_ENV", ""))),
+                           json_logs, _FunctionInfo(environ))
+        _prepare_sys_path(environ.get("LAMBDA_TASK_ROOT"))
+        handler = runtime.init(environ.get("_HANDLER", ""))
+        invoke, next_invocation = runtime.invoke, client.next_invocation
+        while True:
+            headers, body = next_invocation()
+            invoke(handler, headers, body)
+    except RuntimeApiError as error:
+        sys.stderr.write(f"lamina bootstrap: {error}\n")
+        sys.exit(EXIT_RUNTIME_API_ERROR)
+
+
+if __name__ == "__main__":
+    main()
