@@ -54,15 +54,15 @@ class RuntimeApiStub:
         self._server.daemon_threads = True
         self._server.stub = self  # type: ignore[attr-defined]
         self.address = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop listening and drop parked ``GET next`` requests (their connections close)."""
         if not self._stopped.is_set():
-            self._stopped.set()
             self._server.shutdown()
-            self._server.server_close()
+            self._server.server_close()  # closed before parked requests end: reconnects are refused
+            self._stopped.set()
 
     def attach(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None

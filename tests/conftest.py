@@ -1,0 +1,129 @@
+"""Shared fixtures: a real ``lamina serve`` on a free port, and boto3 clients pointed at it."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running Lamina server process."""
+
+    port: int
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, service: str = "lambda", region: str = "us-east-1", **config: Any) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region,
+                            aws_access_key_id="test", aws_secret_access_key="test",
+                            config=Config(retries={"max_attempts": 1}, read_timeout=120, **config))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    log_path = data_dir.parent / f"server-{port}.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lamina", "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
+        stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+    )
+    server = Server(port, data_dir, process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"lamina serve exited early:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.endpoint}/_lamina/health", timeout=1) as answer:
+                if answer.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.05)
+    server.stop(signal.SIGKILL)
+    raise RuntimeError(f"lamina serve did not become healthy:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server shared by the tests that don't restart or kill it."""
+    running = start_server(tmp_path_factory.mktemp("lamina") / "data")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def lambda_client(server: Server) -> Any:
+    return server.client()
+
+
+def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:
+    """A zip of ``files`` (name -> content); ``modes`` sets unix permissions per name."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = ((modes or {}).get(name, 0o644) | 0o100000) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+_counter = 0
+
+
+def unique_name(prefix: str = "fn") -> str:
+    global _counter
+    _counter += 1
+    return f"{prefix}-{os.getpid()}-{_counter}"
+
+
+def create_python_function(client: Any, code: str, *, name: str | None = None, handler: str = "app.handler",
+                           files: dict[str, str | bytes] | None = None, **config: Any) -> str:
+    """Create a python3.12 function whose ``app.py`` is ``code``; returns its name."""
+    name = name or unique_name()
+    client.create_function(FunctionName=name, Runtime=config.pop("Runtime", "python3.12"), Role=ROLE,
+                           Handler=handler, Code={"ZipFile": make_zip({"app.py": code, **(files or {})})},
+                           **config)
+    return name
