@@ -85,9 +85,11 @@ class Settings:
         for name, (var, convert) in env.items():
             if var in environ:
                 values[name] = convert(environ[var])
-        concurrency = environ.get("LAMINA_CONCURRENT_EXECUTIONS")
-        if concurrency:
-            values["limits"] = Limits(concurrent_executions=int(concurrency))
+        # Every limit: LAMINA_LIMIT_<FIELD>, e.g. LAMINA_LIMIT_CONCURRENT_EXECUTIONS=50.
+        limits = {f.name: int(environ[f"LAMINA_LIMIT_{f.name.upper()}"])
+                  for f in dataclasses.fields(Limits) if f"LAMINA_LIMIT_{f.name.upper()}" in environ}
+        if limits:
+            values["limits"] = Limits(**limits)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -267,18 +267,19 @@ class CodeStore:
         """Extract into a temporary sibling, seal it read-only and rename it to ``tree``."""
         temp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=self._trees))
         try:
+            base = f"{temp}/"
             dirs = {""}
             used = 0
             for entry in entries:
-                _make_dirs(temp, entry.path.rpartition("/")[0], dirs)
+                _make_dirs(base, entry.path.rpartition("/")[0], dirs)
                 if entry.kind is _Kind.DIR:
-                    _make_dirs(temp, entry.path, dirs)
+                    _make_dirs(base, entry.path, dirs)
                 elif entry.kind is _Kind.LINK:
-                    os.symlink(entry.target, temp / entry.path)
+                    os.symlink(entry.target, base + entry.path)
                 else:
-                    used += _extract(archive, entry, temp / entry.path, used, self._limits)
+                    used += _extract(archive, entry, base + entry.path, used, self._limits)
             for d in dirs:
-                os.chmod(temp / d, 0o555)
+                os.chmod(base + d, 0o555)
             try:
                 os.rename(temp, tree)
             except OSError:
@@ -364,7 +365,7 @@ def _read_link(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
     try:
         raw = archive.read(info)
     except _CORRUPT:
-        raise _refusal(f"entry {name} is corrupted.") from None
+        raise _corrupted(info) from None
     try:
         target = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -419,22 +420,23 @@ def _resolves_inside(path: str, links: dict[str, str]) -> bool:
     return True
 
 
-def _make_dirs(root: Path, path: str, made: set[str]) -> None:
+def _make_dirs(base: str, path: str, made: set[str]) -> None:
+    """Create ``path`` and its missing parents under ``base`` (which ends in "/")."""
     missing = []
     while path not in made:
         missing.append(path)
         path = path.rpartition("/")[0]
     for d in reversed(missing):
-        os.mkdir(root / d, 0o755)
+        os.mkdir(base + d, 0o755)
         made.add(d)
 
 
-def _extract(archive: zipfile.ZipFile, entry: _Entry, dest: Path, used: int, limits: Limits) -> int:
+def _extract(archive: zipfile.ZipFile, entry: _Entry, dest: str, used: int, limits: Limits) -> int:
     """Stream one member to ``dest``, counting the bytes really inflated; returns them.
 
     ``used`` is what earlier members inflated to: the limit is on the tree's real total.
     """
-    info, name = entry.info, _q(entry.info.orig_filename)
+    info = entry.info
     # 0o555 keeps a provided runtime's `bootstrap` executable; any x bit in the zip means x.
     mode = 0o555 if (info.external_attr >> 16) & 0o111 else 0o444
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -443,13 +445,13 @@ def _extract(archive: zipfile.ZipFile, entry: _Entry, dest: Path, used: int, lim
         try:
             member = archive.open(info)
         except _CORRUPT:
-            raise _refusal(f"entry {name} is corrupted.") from None
+            raise _corrupted(info) from None
         with member:
             while True:
                 try:
                     chunk = member.read(_CHUNK)
                 except _CORRUPT:
-                    raise _refusal(f"entry {name} is corrupted.") from None
+                    raise _corrupted(info) from None
                 if not chunk:
                     break
                 written += len(chunk)
@@ -460,7 +462,7 @@ def _extract(archive: zipfile.ZipFile, entry: _Entry, dest: Path, used: int, lim
                 out.write(chunk)
         os.fchmod(out.fileno(), mode)
     if written != info.file_size:
-        raise _refusal(f"entry {name} is corrupted.")
+        raise _corrupted(info)
     return written
 
 
@@ -483,6 +485,10 @@ _UNZIPPED = "Unzipped size must be smaller than {} bytes"  # AWS's wording, no f
 
 def _unzipped_too_large(limits: Limits) -> AwsError:
     return InvalidParameterValueException(_UNZIPPED.format(limits.code_unzipped_bytes))
+
+
+def _corrupted(info: zipfile.ZipInfo) -> AwsError:
+    return _refusal(f"entry {_q(info.orig_filename)} is corrupted.")
 
 
 def _refusal(detail: str) -> AwsError:

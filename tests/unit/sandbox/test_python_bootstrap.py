@@ -23,6 +23,8 @@ from runtime_api_stub import RuntimeApiStub
 
 BOOTSTRAP = Path(__file__).parents[3] / "src" / "lamina" / "sandbox" / "runtimes" / "python" / "bootstrap.py"
 NBSP = "\u00a0"
+# The bootstrap runs on the function's interpreter; point this at another one (3.9+) to check it.
+PYTHON = os.environ.get("LAMINA_BOOTSTRAP_PYTHON", sys.executable)
 
 Start = Callable[..., subprocess.Popen[bytes]]
 
@@ -61,7 +63,7 @@ def start(api: RuntimeApiStub, task_root: Path) -> Iterator[Start]:
     processes: list[subprocess.Popen[bytes]] = []
 
     def _start(handler: str = "app.handler", **env: str) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen([sys.executable, str(BOOTSTRAP)], cwd=task_root,
+        process = subprocess.Popen([PYTHON, str(BOOTSTRAP)], cwd=task_root,
                                    env={**function_env(api, task_root, handler), **env},
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         api.attach(process)
@@ -423,7 +425,7 @@ def test_zygote_imports_once_then_main_runs_in_a_forked_child(
     env = function_env(api, task_root, "app.handler")
     # The zygote itself imports the bootstrap with none of the function's variables set.
     zygote_env = {"PATH": env["PATH"], "PYTHONDONTWRITEBYTECODE": "1"}
-    with subprocess.Popen([sys.executable, str(driver), str(BOOTSTRAP), json.dumps(env), str(task_root)],
+    with subprocess.Popen([PYTHON, str(driver), str(BOOTSTRAP), json.dumps(env), str(task_root)],
                           env=zygote_env, cwd=tmp_path, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE) as process:
         api.attach(process)
