@@ -27,9 +27,9 @@ def lambda_overrides(settings: Settings) -> dict[str, dict[str, int | str]]:
     """The documented limits of standard functions, tighter than the model's bounds
     (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)."""
     limits = settings.limits
-    memory = {"min": limits.memory_min_mb, "max": limits.memory_max_mb}
-    timeout = {"min": 1, "max": limits.timeout_max_s}
-    storage = {"min": limits.ephemeral_min_mb, "max": limits.ephemeral_max_mb}
+    memory: dict[str, int | str] = {"min": limits.memory_min_mb, "max": limits.memory_max_mb}
+    timeout: dict[str, int | str] = {"min": 1, "max": limits.timeout_max_s}
+    storage: dict[str, int | str] = {"min": limits.ephemeral_min_mb, "max": limits.ephemeral_max_mb}
     overrides: dict[str, dict[str, int | str]] = {}
     for request in ("CreateFunctionRequest", "UpdateFunctionConfigurationRequest"):
         overrides[f"{request}.MemorySize"] = memory

@@ -8,7 +8,7 @@ read at import time.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,7 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
         """Defaults, then ``LAMINA_*`` variables, then ``overrides`` whose value is not None."""
         values: dict[str, Any] = {}
-        env = {
+        env: dict[str, tuple[str, Callable[[str], Any]]] = {
             "host": ("LAMINA_HOST", str),
             "port": ("LAMINA_PORT", int),
             "data_dir": ("LAMINA_DATA_DIR", Path),

@@ -39,7 +39,6 @@ def serve(
 ) -> None:
     """Start the Lamina server."""
     from lamina.cli.serve import run
-
     from lamina.config import Settings
 
     settings = Settings.from_environ(os.environ, host=host, port=port, data_dir=data_dir, region=region,

@@ -113,7 +113,7 @@ class Invoker:
     async def _event(self, fn: FunctionVersion, payload: bytes, request_id: str) -> None:
         try:
             await self.invoke(fn, payload, trace_header=None)
-        except Exception:  # noqa: BLE001 - an event must never kill the loop; retries come later
+        except Exception:
             log.exception("asynchronous invocation %s of %s failed", request_id, fn.arn)
 
     async def _run(self, fn: FunctionVersion, payload: bytes, client_context: str | None,

@@ -14,6 +14,7 @@ environment's process group has been killed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import fcntl
 import json
@@ -129,10 +130,8 @@ class Environment:
         env = dict(self.spec.env, AWS_LAMBDA_RUNTIME_API=address)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         # A large pipe keeps a chatty function from blocking on its own output.
-        try:
+        with contextlib.suppress(OSError):
             fcntl.fcntl(write_fd, 1031, 1 << 20)  # F_SETPIPE_SZ
-        except OSError:
-            pass
         os.set_blocking(read_fd, False)
         self._read_fd = read_fd
         self._loop.add_reader(read_fd, self._on_output)
@@ -309,10 +308,8 @@ class Environment:
     def kill(self) -> None:
         """Kill the process group and release everything; idempotent."""
         if self.pid:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
         self._api.close()
         self._parked = None
         if self.state is not EnvState.DEAD:

@@ -82,7 +82,7 @@ class RuntimeApiServer:
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("_api", "_body", "_headers", "_parser", "_transport", "_url", "_oversized", "closed")
+    __slots__ = ("_api", "_body", "_headers", "_oversized", "_parser", "_transport", "_url", "closed")
 
     def __init__(self, api: RuntimeApiServer) -> None:
         self._api = api

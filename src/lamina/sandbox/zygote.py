@@ -17,6 +17,7 @@ children also ask the kernel for ``SIGKILL`` when the zygote dies (``PR_SET_PDEA
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import importlib.util
@@ -70,7 +71,7 @@ def _child(message: dict[str, Any], output_fd: int, zygote_pid: int, libc: Any, 
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 1
         os._exit(code)
-    except BaseException as error:  # noqa: BLE001 - a child must never return into the zygote loop
+    except BaseException as error:
         try:
             os.write(2, f"lamina: environment failed to start: {error!r}\n".encode())
         finally:
@@ -135,10 +136,8 @@ def serve(fd: int) -> None:
         return
     finally:
         for pid in children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 if __name__ == "__main__":
