@@ -127,3 +127,77 @@ def create_python_function(client: Any, code: str, *, name: str | None = None, h
                            Handler=handler, Code={"ZipFile": make_zip({"app.py": code, **(files or {})})},
                            **config)
     return name
+
+
+# -- helpers for the integration and compat suites ------------------------------------------------
+
+
+def invoke_json(client: Any, name: str, event: Any = None, **params: Any) -> tuple[dict[str, Any], Any]:
+    """Invoke ``name`` with ``event`` as JSON; returns (the boto3 answer, the decoded payload)."""
+    import json
+
+    answer = client.invoke(FunctionName=name, Payload=json.dumps({} if event is None else event), **params)
+    body = answer["Payload"].read()
+    return answer, json.loads(body) if body else None
+
+
+@dataclass
+class RawAnswer:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+def http_request(server: Server, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> RawAnswer:
+    """An unsigned HTTP request to the server (the default region), whatever its status."""
+    import urllib.error
+
+    request = urllib.request.Request(server.endpoint + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return RawAnswer(answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return RawAnswer(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (dead, not yet reaped by its new parent) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> bool:
+    """Poll ``predicate()`` until it is true or ``timeout`` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return bool(predicate())
+        time.sleep(interval)
+
+
+def processes_with_env(needle: str) -> list[int]:
+    """Pids of live processes whose environment contains ``needle`` (e.g. ``NAME=value``)."""
+    found = []
+    marker = needle.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and process_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found

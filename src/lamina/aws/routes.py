@@ -33,7 +33,7 @@ class Route:
     labels: tuple[tuple[str, str], ...]
     query: tuple[tuple[str, str | None], ...]  # literal query parts: (key, value or None = any)
     pattern: str
-    rank: tuple[int, int, int]
+    rank: tuple[int, int, int, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +61,8 @@ class RouteTable:
     @classmethod
     def from_model(cls, model: ServiceModel) -> RouteTable:
         """The table of every operation in ``model``."""
-        return cls(compile_route(name, model.operation_model(name).http)
-                   for name in model.operation_names)
+        operations = (model.operation_model(name) for name in model.operation_names)
+        return cls(compile_route(op.name, op.http, deprecated=op.deprecated) for op in operations)
 
     def match(self, method: str, path: str, query: str) -> tuple[str, dict[str, str]] | None:
         """The operation and its percent-decoded labels, or None when no route matches."""
@@ -87,8 +87,9 @@ class RouteTable:
         return None
 
 
-def compile_route(operation: str, http: Mapping[str, str]) -> Route:
-    """The :class:`Route` of one operation's ``http`` trait."""
+def compile_route(operation: str, http: Mapping[str, str], *, deprecated: bool = False) -> Route:
+    """The :class:`Route` of one operation's ``http`` trait. Of two operations with the same route
+    (S3's PutBucketNotification and PutBucketNotificationConfiguration) the deprecated one loses."""
     method = http.get("method", "POST").upper()
     uri = http.get("requestUri", "/")
     template, _, literal_query = uri.partition("?")
@@ -120,7 +121,7 @@ def compile_route(operation: str, http: Mapping[str, str]) -> Route:
     # A trailing slash is optional on the wire: models spell some URIs with one and clients differ.
     pattern = "".join(parts) + "/?"
     # More literal text first and greedy labels last, so /tags/{Arn}/x wins over /tags/{Arn+}.
-    rank = (-len(query), greedy, -literal_chars)
+    rank = (-len(query), greedy, -literal_chars, deprecated)
     return Route(operation, method, template, tuple(labels), query, pattern, rank)
 
 

@@ -47,7 +47,8 @@ class Zygote:
         self._loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._process = subprocess.Popen(
-            [self.python, str(ZYGOTE), str(theirs.fileno())],
+            # -I: no script folder on sys.path (Lamina's modules stay invisible to user code), no PYTHON* variables.
+            [self.python, "-I", str(ZYGOTE), str(theirs.fileno())],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
             # A zygote shares nothing with the platform's environment variables: children get theirs
             # from each spawn request.

@@ -87,7 +87,7 @@ def s3_routes() -> RouteTable:
 
 @pytest.mark.parametrize(("method", "path", "query", "operation", "labels"), [
     ("GET", "/bucket/a/b%2Fc%20d.txt", "", "GetObject", {"Bucket": "bucket", "Key": "a/b/c d.txt"}),
-    ("PUT", "/bucket/dir/", "", "PutObject", {"Bucket": "bucket", "Key": "dir/"}),
+    ("GET", "/bucket/dir/", "", "GetObject", {"Bucket": "bucket", "Key": "dir/"}),
     ("PUT", "/bucket", "", "CreateBucket", {"Bucket": "bucket"}),
     ("PUT", "/bucket", "notification", "PutBucketNotificationConfiguration", {"Bucket": "bucket"}),
     ("GET", "/bucket", "notification=", "GetBucketNotificationConfiguration", {"Bucket": "bucket"}),

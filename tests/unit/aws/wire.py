@@ -48,6 +48,11 @@ _CANDIDATES = (
     "arn:aws:iam::123456789012:role/lambda-role",
     "arn:aws:sqs:us-east-1:123456789012:queue", "123456789012", "us-east-1", "sg-12345678",
     "subnet-12345678", "s3-bucket", "2026-01-02", "0123456789abcdef0123456789abcdef",
+    "01234567-89ab-cdef-0123-456789abcdef", "lambda:GetLayerVersion", "lambda:InvokeFunction",
+    "host.example.com:443", "arn:aws:lambda:us-east-1::runtime:abc",
+    "arn:aws:lambda:us-east-1:123456789012:function:my-fn:1/durable-execution/a/b",
+    "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-0123456789abcdefg",
+    "arn:aws:elasticfilesystem:us-east-1:123456789012:access-point/fsap-0123456789abcdef0",
 )
 STAMP = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
 

@@ -46,6 +46,7 @@ class RuntimeApiStub:
         self.connections = 0
         self.post_status = 202
         self.close_after_post = False
+        self.drop_after_next = False  # close the connection after a GET next answer, without saying so
         self.output = bytearray()
         self._stdout_fd: int | None = None
         self._lock = threading.Lock()
@@ -141,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(invocation.body)))
             self.end_headers()
             self.wfile.write(invocation.body)
+        if self.stub.drop_after_next:
+            self.close_connection = True
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))

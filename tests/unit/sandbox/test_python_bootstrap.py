@@ -326,6 +326,38 @@ def test_a_rejected_post_is_not_fatal_and_a_server_close_is_survived(
     assert b"cannot connect to the Runtime API" in stderr
 
 
+def test_a_keep_alive_connection_closed_by_the_server_is_replaced_even_with_sigpipe_default(
+        api: RuntimeApiStub, task_root: Path, start: Start) -> None:
+    # The zygote's children run with SIGPIPE at its default action (terminate).
+    write(task_root, """
+        import signal
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+        def handler(event, context):
+            return "x" * 4_000_000
+    """)
+    process = start()
+    api.drop_after_next = True
+    post = api.invoke({}, "r1")
+    assert len(post.json) == 4_000_000
+    assert api.connections == 2 and process.poll() is None
+
+
+def test_a_recursion_error_is_reported_without_an_oversized_xray_header(
+        api: RuntimeApiStub, task_root: Path, start: Start) -> None:
+    write(task_root, """
+        def handler(event, context):
+            return handler(event, context)
+    """)
+    start()
+    post = api.invoke({}, "r1")
+    assert post.json["errorType"] == "RecursionError"
+    # traceback.format_list folds the repeats, as in awslambdaric's body; the X-Ray cause lists all
+    # ~1000 frames, too many for a header.
+    assert post.json["stackTrace"][-1].startswith("  [Previous line repeated 99")
+    assert "lambda-runtime-function-xray-error-cause" not in post.headers
+
+
 # --- init errors ---------------------------------------------------------------------------------
 
 

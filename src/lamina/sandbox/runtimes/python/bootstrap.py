@@ -38,7 +38,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, TextIO, cast
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "LambdaContext",
     "RuntimeApiClient",
     "RuntimeApiError",
+    "load_handler",
     "main",
 ]
 
@@ -71,7 +72,12 @@ _TEXT_LOG_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)
 _TEXT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _JSON_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # awslambdaric's JSON records carry no milliseconds
 _NBSP = "\u00a0"
-_XRAY_CAUSE_LIMIT = 1024 * 1024  # awslambdaric drops the X-Ray cause header at 1 MiB
+# awslambdaric drops the X-Ray cause header at 1 MiB; common HTTP servers refuse header lines past
+# 64 KiB (a RecursionError's cause is larger), so the cap is lower here.
+_XRAY_CAUSE_LIMIT = 64 * 1024
+# The zygote restores SIGPIPE to its default action in each child: a send on a socket the server
+# closed must fail with EPIPE, not kill the process.
+_SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 
 Handler = Callable[[Any, "LambdaContext"], Any]
 JsonDict = dict[str, Any]
@@ -156,7 +162,7 @@ class _FunctionInfo:
 
     __slots__ = ("function_name", "function_version", "log_group_name", "log_stream_name", "memory")
 
-    def __init__(self, environ: os._Environ[str]) -> None:
+    def __init__(self, environ: Mapping[str, str]) -> None:
         self.function_name = environ.get("AWS_LAMBDA_FUNCTION_NAME")
         self.function_version = environ.get("AWS_LAMBDA_FUNCTION_VERSION")
         self.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
@@ -540,14 +546,14 @@ class RuntimeApiClient:
 
     def post_error(self, request_id: str, body: bytes, error_type: str, xray_cause: str) -> int:
         """POST an invocation error; returns the status as :meth:`post_response` does."""
-        extra = f"Content-Type: application/json\r\nLambda-Runtime-Function-Error-Type: {error_type}\r\n"
+        extra = f"Content-Type: application/json\r\nLambda-Runtime-Function-Error-Type: {_header(error_type)}\r\n"
         if xray_cause and len(xray_cause) < _XRAY_CAUSE_LIMIT:
             extra += f"Lambda-Runtime-Function-XRay-Error-Cause: {xray_cause}\r\n"
         return self._post(f"/invocation/{request_id}/error", body, extra)
 
     def post_init_error(self, body: bytes, error_type: str) -> int:
         """POST an init error with its type in Lambda-Runtime-Function-Error-Type (as awslambdaric)."""
-        extra = f"Content-Type: application/json\r\nLambda-Runtime-Function-Error-Type: {error_type}\r\n"
+        extra = f"Content-Type: application/json\r\nLambda-Runtime-Function-Error-Type: {_header(error_type)}\r\n"
         return self._post("/init/error", body, extra)
 
     def close(self) -> None:
@@ -580,7 +586,7 @@ class RuntimeApiClient:
             assert self._sock is not None
             reused = self._reused
             try:
-                self._sock.sendall(request)
+                self._sock.sendall(request, _SEND_FLAGS)
                 status_line = self._rfile.readline(65537)
                 if not status_line:
                     raise ConnectionResetError("connection closed by the Runtime API")
@@ -646,6 +652,11 @@ class RuntimeApiClient:
                 raise ConnectionResetError("connection closed inside a chunk")
             parts.append(chunk)
             rfile.readline(65537)
+
+
+def _header(value: str) -> str:
+    """A header value that cannot break the request (an exception class name can be anything)."""
+    return value.replace("\r", " ").replace("\n", " ")
 
 
 # --- loading the handler -------------------------------------------------------------------------
@@ -721,7 +732,7 @@ class _Runtime:
             body = _exception_body(error, "")[0]
         self.log_error(body)
         _flush_stdio()
-        self.client.post_init_error(self.codec.encode(body).encode("utf-8"), body["errorType"])
+        self.client.post_init_error(_utf8(self.codec.encode(body)), body["errorType"])
         sys.exit(EXIT_INIT_ERROR)
 
     def invoke(self, handler: Handler, headers: dict[str, str], event_body: bytes) -> None:
@@ -753,8 +764,8 @@ class _Runtime:
             return
         self.log_error(body)
         _flush_stdio()
-        status = self.client.post_error(request_id, self.codec.encode(body).encode("utf-8"),
-                                        body["errorType"], json.dumps(xray))
+        status = self.client.post_error(request_id, _utf8(self.codec.encode(body)), body["errorType"],
+                                        json.dumps(xray))
         self._check(status, "error")
 
     @staticmethod
@@ -762,6 +773,11 @@ class _Runtime:
         if status >= 300:  # 4xx: the platform rejected it and already settled the invocation
             sys.stderr.write(f"lamina bootstrap: the Runtime API answered {status} to the {what} of "
                              f"request {_request_id}\n")
+
+
+def _utf8(text: str) -> bytes:
+    # An exception message may hold lone surrogates; an error report must still go out.
+    return text.encode("utf-8", "replace")
 
 
 def _int(value: str | None) -> int:

@@ -1,0 +1,154 @@
+"""Cold start: Invoke request sent → response received, for a function with no idle environment.
+
+**Zygote hit.** Per repetition a fresh server gets ``FUNCTIONS`` hello-world python3.12 functions
+(each with its own zip) and one more, ``warmer``, whose single invoke builds the zygote. Each of
+the others is then invoked exactly once over one keep-alive raw socket, so every measured invoke
+forks a new environment from a warm zygote, and nothing else is running: no configuration change
+is in flight and no old environment is being killed, which is what the other way of forcing cold
+starts (UpdateFunctionConfiguration between invokes) would put beside every sample. Each invoke
+asks for ``LogType=Tail``; the REPORT line's ``Init Duration`` proves the start was cold.
+
+**Zygote miss.** One function is created, then the server is restarted per sample; the measured
+invoke is the first invoke after the server answers. A ListFunctions call goes first so the sample
+measures the missing zygote, not the server's first-request warm-up (that call is reported too).
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import (
+    HELLO,
+    INVOKE_PATH,
+    LaminaServer,
+    create_function,
+    lamina_server,
+    median_of,
+    rep_stats,
+    report_fields,
+    verdict,
+)
+from benchmarks.rawhttp import KeepAliveClient, build_request
+
+FUNCTIONS = 100
+NO_ZYGOTE_SAMPLES = 5
+#: Between cold invokes: lets the previous environment park on ``GET next`` so samples don't overlap.
+GAP_S = 0.01
+TARGET_P50_MS, TARGET_P99_MS, TARGET_NO_ZYGOTE_P50_MS = 10.0, 50.0, 100.0
+PAYLOAD = b'{"name": "bench"}'
+
+
+def _invoke(client: KeepAliveClient, name: str) -> tuple[float, dict[str, float]]:
+    """One Invoke; (client round trip ms, REPORT fields)."""
+    request = build_request("POST", INVOKE_PATH.format(name=name), PAYLOAD, {"X-Amz-Log-Type": "Tail"})
+    started = time.perf_counter()
+    status, head, body = client.roundtrip(request)
+    took = (time.perf_counter() - started) * 1000
+    if status != 200 or b"x-amz-function-error" in head.lower():
+        raise RuntimeError(f"invoke of {name} failed: {status} {body[:300]!r}")
+    result = b""
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"x-amz-log-result:"):
+            result = line.split(b":", 1)[1].strip()
+    return took, report_fields(result.decode())
+
+
+def _hit_rep(rep: int) -> dict[str, Any]:
+    with lamina_server() as server:
+        lam = server.lambda_client()
+        names = [f"cold-{rep}-{i:03d}" for i in range(FUNCTIONS)]
+        for name in ["warmer", *names]:
+            create_function(lam, name, HELLO)
+        with KeepAliveClient(server.port) as client:
+            _invoke(client, "warmer")  # builds the zygote
+            zygotes = server.zygotes()
+            time.sleep(0.2)
+            lats, inits, durations, cold = [], [], [], 0
+            for name in names:
+                time.sleep(GAP_S)
+                took, report = _invoke(client, name)
+                lats.append(took)
+                durations.append(report.get("duration_ms", 0.0))
+                if "init_ms" in report:
+                    cold += 1
+                    inits.append(report["init_ms"])
+        environments = server.environments()
+        same_zygote = server.zygotes() == zygotes
+    stats = rep_stats(lats)
+    stats.update(init_p50=statistics.median(inits) if inits else 0.0,
+                 duration_p50=statistics.median(durations), cold=cold, environments=environments,
+                 same_zygote=same_zygote)
+    return stats
+
+
+def _no_zygote(samples: int) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix="lamina-bench-"))
+    try:
+        with lamina_server(data_dir) as server:
+            create_function(server.lambda_client(), "first", HELLO)
+        firsts, api_warmups, startups, inits = [], [], [], []
+        for _ in range(samples):
+            server = LaminaServer(data_dir)
+            try:
+                server.start()
+                startups.append(server.startup_s * 1000)
+                if server.zygotes():
+                    raise RuntimeError("a zygote exists before the first invoke; the sample would be a hit")
+                with KeepAliveClient(server.port) as client:
+                    started = time.perf_counter()
+                    listing = client.request("GET", "/2015-03-31/functions/")
+                    api_warmups.append((time.perf_counter() - started) * 1000)
+                    if listing.status != 200:
+                        raise RuntimeError(f"ListFunctions failed: {listing.status} {listing.body[:200]!r}")
+                    took, report = _invoke(client, "first")
+                firsts.append(took)
+                inits.append(report.get("init_ms", 0.0))
+            finally:
+                server.stop()
+        return {"samples_ms": firsts, "p50": statistics.median(firsts), "min": min(firsts), "max": max(firsts),
+                "init_p50": statistics.median(inits), "first_api_call_ms": api_warmups,
+                "server_start_to_healthy_ms": startups}
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run(reps: int = 3) -> dict[str, Any]:
+    print(f"cold_start: {FUNCTIONS} functions invoked once each per rep, {reps} reps, fresh server per rep; "
+          "zygote warmed by another function first")
+    hits = []
+    for rep in range(reps):
+        stats = _hit_rep(rep)
+        hits.append(stats)
+        print(f"  rep {rep + 1}: p50 {stats['p50']:.2f} ms  p99 {stats['p99']:.2f} ms  max {stats['max']:.2f} ms  "
+              f"(REPORT Init Duration p50 {stats['init_p50']:.2f} ms; {stats['cold']}/{stats['n']} cold; "
+              f"{stats['environments']} environments live)")
+    p50, p99 = median_of(hits, "p50"), median_of(hits, "p99")
+    print(f"  median of reps: p50 {p50:.2f} ms [target <= {TARGET_P50_MS:g}: {verdict(p50, TARGET_P50_MS)}]  "
+          f"p99 {p99:.2f} ms [target <= {TARGET_P99_MS:g}: {verdict(p99, TARGET_P99_MS)}]  "
+          f"Init Duration p50 {median_of(hits, 'init_p50'):.2f} ms")
+    print(f"cold_start, no zygote yet: first invoke after server start, {NO_ZYGOTE_SAMPLES} restarts")
+    miss = _no_zygote(NO_ZYGOTE_SAMPLES)
+    samples = ", ".join(f"{x:.1f}" for x in miss["samples_ms"])
+    print(f"  samples ms: {samples}")
+    print(f"  median {miss['p50']:.2f} ms [target <= {TARGET_NO_ZYGOTE_P50_MS:g}: "
+          f"{verdict(miss['p50'], TARGET_NO_ZYGOTE_P50_MS)}]  max {miss['max']:.2f} ms  "
+          f"(REPORT Init Duration p50 {miss['init_p50']:.2f} ms; first API call after start p50 "
+          f"{statistics.median(miss['first_api_call_ms']):.2f} ms; server start to healthy p50 "
+          f"{statistics.median(miss['server_start_to_healthy_ms']):.0f} ms)")
+    return {
+        "method": "create N functions, invoke each once (zygote warmed by another function first)",
+        "functions_per_rep": FUNCTIONS, "reps": hits, "no_zygote": miss,
+        "summary": [
+            {"metric": "cold start, zygote hit, p50", "value": p50, "unit": "ms", "target": f"<= {TARGET_P50_MS:g}",
+             "verdict": verdict(p50, TARGET_P50_MS)},
+            {"metric": "cold start, zygote hit, p99", "value": p99, "unit": "ms", "target": f"<= {TARGET_P99_MS:g}",
+             "verdict": verdict(p99, TARGET_P99_MS)},
+            {"metric": f"cold start, no zygote, median of {NO_ZYGOTE_SAMPLES}", "value": miss["p50"], "unit": "ms",
+             "target": f"<= {TARGET_NO_ZYGOTE_P50_MS:g}", "verdict": verdict(miss["p50"], TARGET_NO_ZYGOTE_P50_MS)},
+        ],
+    }

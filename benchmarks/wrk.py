@@ -1,0 +1,85 @@
+"""wrk (Debian's package): installing it when missing, a POST script, running it, reading its output.
+
+wrk is a C load generator; on a 2-core box it still takes CPU from the server, as any client on the
+same machine does (performance.md B.3 measured the floors the same way).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def ensure_wrk() -> tuple[str | None, str]:
+    """The wrk binary, installing it with apt-get when missing and root; else (None, why)."""
+    found = shutil.which("wrk")
+    if found:
+        return found, "found"
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None, "wrk is missing and apt-get is unavailable (not root)"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for step in (["apt-get", "install", "-y", "-q", "wrk"], ["apt-get", "update", "-q"],
+                 ["apt-get", "install", "-y", "-q", "wrk"]):
+        try:
+            subprocess.run(step, env=env, capture_output=True, timeout=300, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return None, f"apt-get failed: {error}"
+        found = shutil.which("wrk")
+        if found:
+            return found, "installed with apt-get"
+    return None, "apt-get install -y wrk did not install wrk"
+
+
+def post_script(body: bytes) -> Path:
+    """A Lua script making every wrk request a POST with ``body``."""
+    lua = (
+        'wrk.method = "POST"\n'
+        f"wrk.body = {_lua_string(body.decode())}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    fd, name = tempfile.mkstemp(prefix="lamina-bench-", suffix=".lua")
+    with os.fdopen(fd, "w") as script:
+        script.write(lua)
+    return Path(name)
+
+
+def _lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run(binary: str, url: str, connections: int, seconds: float, script: Path) -> dict[str, Any]:
+    """``wrk -t1 -cN -dS --latency -s script url``; parsed figures plus the raw output."""
+    argv = [binary, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script), url]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse(done.stdout) | {"command": " ".join(argv)}
+
+
+def parse(output: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"non_2xx": 0, "socket_errors": 0}
+    match = re.search(r"Requests/sec:\s+([0-9.]+)", output)
+    if not match:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    result["req_per_s"] = float(match[1])
+    match = re.search(r"(\d+) requests in ([0-9.]+)(\w+)", output)
+    if match:
+        result["requests"] = int(match[1])
+    for pct in ("50", "75", "90", "99"):
+        match = re.search(rf"^\s+{pct}%\s+([0-9.]+)(us|ms|s|m)\s*$", output, re.MULTILINE)
+        if match:
+            result[f"p{pct}_ms"] = float(match[1]) * _UNITS[match[2]]
+    match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if match:
+        result["non_2xx"] = int(match[1])
+    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if match:
+        result["socket_errors"] = sum(int(x) for x in match.groups())
+    return result
