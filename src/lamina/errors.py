@@ -44,6 +44,9 @@ def _error(name: str, status: int, sender_fault: bool = True) -> type[AwsError]:
 # Shared by every AWS service.
 ValidationException = _error("ValidationException", 400)
 UnknownOperationException = _error("UnknownOperationException", 404)
+# An operation the model has and Lamina does not implement yet. 501, not 500: botocore retries
+# 500/502/503/504 and a retry cannot help.
+NotImplementedException = _error("NotImplementedException", 501, sender_fault=False)
 SerializationException = _error("SerializationException", 400)
 AccessDeniedException = _error("AccessDeniedException", 403)
 InvalidSignatureException = _error("InvalidSignatureException", 403)

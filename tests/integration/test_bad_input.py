@@ -110,6 +110,21 @@ def test_refused_create_leaves_nothing(loose_client: Any, changes: dict[str, Any
     assert_absent(loose_client, name)
 
 
+def test_limits_themselves_are_accepted(loose_client: Any) -> None:
+    for changes in ({"MemorySize": 10240, "Timeout": 900, "EphemeralStorage": {"Size": 10240}},
+                    {"MemorySize": 128, "Timeout": 1, "EphemeralStorage": {"Size": 512}},
+                    # 4 KB of environment exactly, measured as compact JSON.
+                    {"Environment": {"Variables": {"BIG": "x" * (4096 - len('{"BIG":""}'))}}}):
+        name = unique_name("limits")
+        created = loose_client.create_function(**create_params(name, **changes))
+        assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+        loose_client.delete_function(FunctionName=name)
+    with pytest.raises(ClientError) as excinfo:
+        loose_client.create_function(**create_params(
+            unique_name("limits"), Environment={"Variables": {"BIG": "x" * (4097 - len('{"BIG":""}'))}}))
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
 def test_several_violations_are_reported_together(loose_client: Any) -> None:
     name = unique_name("refused")
     with pytest.raises(ClientError) as excinfo:

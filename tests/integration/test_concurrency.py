@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-from tests.conftest import Server, create_python_function, invoke_json
+from tests.conftest import Server, create_python_function, invoke_json, make_zip, process_alive, wait_for
 
 STATEFUL = """
 import os, time
@@ -68,7 +69,7 @@ def test_a_changed_function_gets_new_environments(lambda_client: Any) -> None:
     assert after["stream"] != before[0]["stream"]
     assert (after["count"], after["memory"]) == (1, "256")
 
-    lambda_client.update_function_code(FunctionName=name, ZipFile=_zip(STATEFUL + "\n# v2\n"))
+    lambda_client.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": STATEFUL + "\n# v2\n"}))
     again = invoke_json(lambda_client, name)[1]
     assert again["pid"] not in (before[0]["pid"], after["pid"])
     assert again["count"] == 1
@@ -84,7 +85,27 @@ def test_each_concurrent_caller_gets_its_own_answer(server: Server) -> None:
     assert len({r["pid"] for r in results}) > 1
 
 
-def _zip(code: str) -> bytes:
-    from tests.conftest import make_zip
 
-    return make_zip({"app.py": code})
+def test_an_update_during_an_invocation(lambda_client: Any, tmp_path: Path) -> None:
+    # The running invocation finishes on the code it started with; its environment is not reused.
+    versioned = """
+import os, time
+
+def handler(event, context):
+    if event.get("started"):
+        open(event["started"], "w").close()
+    time.sleep(event.get("sleep", 0))
+    return {"version": VERSION, "pid": os.getpid()}
+"""
+    name = create_python_function(lambda_client, "VERSION = 1\n" + versioned)
+    started = tmp_path / "started"
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(invoke_json, lambda_client, name, {"sleep": 1, "started": str(started)})
+        assert wait_for(started.exists, timeout=10)
+        lambda_client.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": "VERSION = 2\n" + versioned}))
+        new = invoke_json(lambda_client, name)[1]
+        old = running.result(timeout=30)[1]
+    assert old["version"] == 1 and new["version"] == 2
+    assert old["pid"] != new["pid"]
+    assert wait_for(lambda: not process_alive(old["pid"]), timeout=5), "the outdated environment was kept"
+    assert invoke_json(lambda_client, name)[1] == new  # the new environment is the warm one

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 import time
+import urllib.error
 import urllib.request
 import uuid
 from datetime import UTC, datetime
@@ -243,7 +244,8 @@ def test_revision_id_mismatch_is_a_failed_precondition(lambda_client: Any) -> No
 
 
 def test_delete_function_then_it_is_gone(lambda_client: Any) -> None:
-    name = create_python_function(lambda_client, code(1))
+    name = create_python_function(lambda_client, code(1) + f"# only {unique_name()} uses this zip\n")
+    location = lambda_client.get_function(FunctionName=name)["Code"]["Location"]
     answer = lambda_client.delete_function(FunctionName=name)
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 204
     expected = f"Function not found: arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
@@ -253,6 +255,11 @@ def test_delete_function_then_it_is_gone(lambda_client: Any) -> None:
             call(FunctionName=name)
         assert error_of(excinfo) == ("ResourceNotFoundException", expected, 404)
     assert name not in {fn["FunctionName"] for fn in lambda_client.list_functions()["Functions"]}
+    # Its code, used by no other function, is gone too.
+    with pytest.raises(urllib.error.HTTPError) as download:
+        urllib.request.urlopen(location, timeout=10)
+    assert download.value.code == 404
+    download.value.close()
     # The name is free again.
     create_python_function(lambda_client, code(2), name=name)
     lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)

@@ -12,19 +12,20 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import create_python_function, invoke_json, wait_for
+from tests.conftest import ROLE, create_python_function, invoke_json, make_zip, unique_name, wait_for
 
 ACCOUNT = "000000000000"
 MB = 1024 * 1024
 
 ECHO = """
-import json, os
+import json, os, sys
 
 def handler(event, context):
     if isinstance(event, dict) and event.get("marker"):
         with open(event["marker"], "w") as out:
             out.write(json.dumps({"request_id": context.aws_request_id, "pid": os.getpid()}))
     print("echoing", json.dumps(event))
+    print("to stderr", file=sys.stderr)
     return {"event": event, "request_id": context.aws_request_id}
 """
 
@@ -67,6 +68,11 @@ def test_request_response_answers_200_with_the_result(lambda_client: Any, echo: 
     assert answer["ResponseMetadata"]["HTTPHeaders"]["x-amz-executed-version"] == "$LATEST"
     assert payload["event"] == {"hello": ["world", 1, None]}
     assert uuid.UUID(payload["request_id"])
+
+
+def test_unicode_round_trip(lambda_client: Any, echo: str) -> None:
+    event = {"text": "h\u00e9llo \u2713 \U0001f600", "nested": {"\u00fc": ["\u4e2d\u6587"]}}
+    assert invoke_json(lambda_client, echo, event)[1]["event"] == event
 
 
 def test_empty_payload_is_an_empty_object(lambda_client: Any, echo: str) -> None:
@@ -137,7 +143,7 @@ def test_log_tail_has_start_output_end_report(lambda_client: Any) -> None:
     tail = tail_of(cold)
     lines = tail.splitlines()
     assert lines[0] == f"START RequestId: {request_id} Version: $LATEST"
-    assert 'echoing {"n": 1}' in lines
+    assert 'echoing {"n": 1}' in lines and "to stderr" in lines
     assert f"END RequestId: {request_id}" in lines
     report = report_of(tail)
     assert tail.endswith(report.group(0))
@@ -243,6 +249,8 @@ def handler(event, context):
                  "Runtime.UserCodeSyntaxError", "Syntax error in module 'app'", id="syntax-error"),
     pytest.param({"app.py": "raise RuntimeError('init failed')\n"}, "app.handler", "RuntimeError",
                  "init failed", id="init-exception"),
+    pytest.param({"app.py": "def handler(event, context):\n    return 1\n"}, "nodot", "Runtime.MalformedHandlerName",
+                 "Bad handler 'nodot'", id="malformed-handler"),
 ])
 def test_init_errors(lambda_client: Any, files: dict[str, str], handler: str, error_type: str,
                      message: str) -> None:
@@ -296,3 +304,52 @@ def handler(event, context):
     # The environment survives and answers a response that fits.
     answer, payload = invoke_json(lambda_client, name, {"size": 1000})
     assert "FunctionError" not in answer and payload == "x" * 1000
+
+
+def test_huge_output_does_not_block_and_the_tail_still_ends_with_report(lambda_client: Any) -> None:
+    name = create_python_function(lambda_client, """
+import sys
+
+def handler(event, context):
+    for _ in range(48):
+        sys.stdout.write("y" * 65536)
+    print("last words")
+    return "survived"
+""")
+    answer, payload = invoke_json(lambda_client, name, LogType="Tail")
+    assert payload == "survived"
+    raw = base64.b64decode(answer["LogResult"])
+    assert len(raw) == 4096
+    assert raw.decode().rstrip("\n").splitlines()[-1].startswith("REPORT RequestId: ")
+
+
+def test_bad_client_context(lambda_client: Any, echo: str) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        lambda_client.invoke(FunctionName=echo, ClientContext="%%% not base64 %%%")
+    assert client_error(excinfo)[0::2] == ("InvalidRequestContentException", 400)
+
+
+def test_runtime_lamina_cannot_run_is_a_clear_error(lambda_client: Any) -> None:
+    name = create_python_function(lambda_client, "exports.handler = async () => 1;\n", handler="index.handler",
+                                  Runtime="nodejs20.x")
+    with pytest.raises(ClientError) as excinfo:
+        lambda_client.invoke(FunctionName=name)
+    code, message, status = client_error(excinfo)
+    assert (code, status) == ("InvalidRuntimeException", 502)
+    assert "nodejs20.x" in message
+
+
+@pytest.mark.parametrize(("files", "modes"), [
+    pytest.param({"app.py": "x = 1\n"}, None, id="no-bootstrap"),
+    pytest.param({"bootstrap": "#!/bin/sh\nexit 0\n"}, {"bootstrap": 0o644}, id="not-executable"),
+])
+def test_provided_runtime_without_a_usable_bootstrap(lambda_client: Any, files: dict[str, str],
+                                                     modes: dict[str, int] | None) -> None:
+    # AWS: {"errorType": "Runtime.InvalidEntrypoint", "errorMessage": "RequestId: ... Error: Couldn't find
+    # valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"} (or "fork/exec ...: permission denied").
+    name = unique_name("provided")
+    lambda_client.create_function(FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler="x.y",
+                                  Code={"ZipFile": make_zip(files, modes)})
+    answer, payload = invoke_json(lambda_client, name)
+    assert answer["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.InvalidEntrypoint", payload

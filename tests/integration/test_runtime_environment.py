@@ -41,7 +41,7 @@ LOG_STREAM = re.compile(r"(\d{4})/(\d\d)/(\d\d)/\[\$LATEST\]([0-9a-f]{32})")
 def test_documented_environment_variables_are_set(lambda_client: Any) -> None:
     name = create_python_function(lambda_client, INSPECT, MemorySize=256, Timeout=5,
                                   Environment={"Variables": {"MY_SETTING": "blue", "OTHER_ONE": "42"}})
-    answer, result = invoke_json(lambda_client, name, LogType="Tail")
+    _, result = invoke_json(lambda_client, name)
     env = result["env"]
 
     assert env["MY_SETTING"] == "blue" and env["OTHER_ONE"] == "42"

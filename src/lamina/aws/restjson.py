@@ -11,10 +11,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl
 
 from lamina.aws import values
-from lamina.aws.http import HttpRequest, HttpResponse
+from lamina.aws.http import HttpRequest, HttpResponse, parse_query
 from lamina.aws.model import service_model
 from lamina.aws.protocol import OperationCall
 from lamina.aws.routes import RouteTable, compile_route
@@ -101,7 +100,9 @@ class RestJsonProtocol:
             if plan.payload is not None:
                 self._parse_payload(plan.payload, request.body, params)
             elif plan.body is not None and request.body.strip():
-                params.update(values.from_json(plan.body, self._decode(request.body)))
+                params.update(values.from_json(plan.body, self._decode(request.body)) or {})
+        except RecursionError:
+            raise self._parse_error(f"{self._parse_prefix}Nesting too deep") from None
         except values.ShapeError as exc:
             raise self._parse_error(f"{self._parse_prefix}{exc}") from None
         try:
@@ -136,7 +137,9 @@ class RestJsonProtocol:
             except UnicodeDecodeError:
                 raise values.ShapeError("Invalid UTF-8 in request body") from None
         else:
-            params[member] = values.from_json(shape, self._decode(body), member)
+            value = values.from_json(shape, self._decode(body), member)
+            if value is not None:
+                params[member] = value
 
     def _decode(self, body: bytes) -> Any:
         try:
@@ -152,9 +155,7 @@ class RestJsonProtocol:
                                     f"at position {pos}") from None
 
     def _parse_query(self, plan: _Input, query: str, params: dict[str, Any]) -> None:
-        pairs: dict[str, list[str]] = {}
-        for key, value in parse_qsl(query, keep_blank_values=True):
-            pairs.setdefault(key, []).append(value)
+        pairs = parse_query(query)
         for key, member, shape in plan.query:
             found = pairs.pop(key, None)
             if found is None:
@@ -213,10 +214,10 @@ class RestJsonProtocol:
         for name, member, shape in plan.headers:
             value = output.get(member)
             if value is not None and not (shape.type_name == "list" and not value):
-                headers.append((name, values.to_text(shape, value, values.RFC822)))
+                headers.append((name, _header_safe(values.to_text(shape, value, values.RFC822))))
         for prefix, member in plan.header_maps:
             for key, value in (output.get(member) or {}).items():
-                headers.append((prefix + key, str(value)))
+                headers.append((prefix + key, _header_safe(str(value))))
         body = b""
         if status in _NO_BODY:
             pass
@@ -269,13 +270,20 @@ class RestJsonProtocol:
             if member is not None and member.serialization.get("location") == "header":
                 # e.g. TooManyRequestsException.retryAfterSeconds travels as Retry-After.
                 headers.append((member.serialization.get("name", key),
-                                values.to_text(member, value, values.RFC822)))
+                                _header_safe(values.to_text(member, value, values.RFC822))))
             elif member is not None:
                 body[member.serialization.get("name", key)] = values.to_json(member, value)
             else:
                 body[key] = value
-        headers.extend(error.headers.items())
+        headers.extend((name, _header_safe(value)) for name, value in error.headers.items())
         return HttpResponse(error.status, headers, _dumps(body))
+
+
+def _header_safe(text: str) -> str:
+    # A CR or LF in a value (say, an error type a function chose) must not split the header block.
+    if "\n" in text or "\r" in text:
+        return text.replace("\r", " ").replace("\n", " ")
+    return text
 
 
 def _dumps(value: Any) -> bytes:

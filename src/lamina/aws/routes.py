@@ -4,8 +4,8 @@
 ``/2015-03-31/functions/{FunctionName}/invocations`` becomes a regular expression; ``{Key+}`` labels
 are greedy and keep their ``/``; literal query parts (``/apikeys?mode=import``, S3's
 ``/{Bucket}?notification``) must be present in the request. Matching is one dict lookup on the
-method and first path segment plus one alternation regex, so Lambda's Invoke route costs about a
-microsecond.
+method, first path segment and depth plus one small alternation regex, so Lambda's Invoke route
+costs about a microsecond.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, unquote
+
+from lamina.aws.http import parse_query, unquote_label
 
 if TYPE_CHECKING:
     from botocore.model import ServiceModel
@@ -46,7 +47,7 @@ class RouteTable:
     """Maps (method, raw path, raw query) to (operation name, decoded uri labels)."""
 
     def __init__(self, routes: Iterable[Route]) -> None:
-        by_key: dict[tuple[str, str], list[Route]] = {}
+        by_key: dict[tuple[str, str, int], list[Route]] = {}
         self._with_query: dict[str, list[Route]] = {}
         for route in sorted(routes, key=lambda r: r.rank):
             if route.query:
@@ -54,7 +55,7 @@ class RouteTable:
                 # the literal is what tells it apart from a sibling with the same path.
                 self._with_query.setdefault(route.method, []).append(route)
             else:
-                by_key.setdefault((route.method, _first_segment(route.template)), []).append(route)
+                by_key.setdefault(_key(route), []).append(route)
         self._buckets = {key: _bucket(routes) for key, routes in by_key.items()}
         self._compiled = {id(r): re.compile(r.pattern) for rs in self._with_query.values() for r in rs}
 
@@ -67,23 +68,25 @@ class RouteTable:
     def match(self, method: str, path: str, query: str) -> tuple[str, dict[str, str]] | None:
         """The operation and its percent-decoded labels, or None when no route matches."""
         if query and method in self._with_query:
-            present = _query_keys(query)
+            present = parse_query(query)
             for route in self._with_query[method]:
                 if all(k in present and (want is None or want in present[k]) for k, want in route.query):
                     found = self._compiled[id(route)].fullmatch(path)
                     if found is not None:
-                        return route.operation, {label: unquote(found.group(group))
+                        return route.operation, {label: unquote_label(found.group(group))
                                                  for group, label in route.labels}
         end = path.find("/", 1)
         segment = path[1:end] if end > 0 else path[1:]
-        for key in ((method, segment), (method, _ANY)):
+        depth = path.count("/") - path.endswith("/")
+        for key in ((method, segment, depth), (method, _ANY, 0)):
             bucket = self._buckets.get(key)
             if bucket is None:
                 continue
             found = bucket.regex.fullmatch(path)
             if found is not None and found.lastgroup is not None:
                 route = bucket.routes[found.lastgroup]
-                return route.operation, {label: unquote(found.group(group)) for group, label in route.labels}
+                return route.operation, {label: unquote_label(found.group(group))
+                                         for group, label in route.labels}
         return None
 
 
@@ -132,7 +135,6 @@ def _bucket(routes: list[Route]) -> _Bucket:
     names: dict[str, Route] = {}
     for index, route in enumerate(routes):
         outer = f"r{index}"
-        names[outer] = route
         inner = route.pattern
         renamed = []
         for group, label in route.labels:
@@ -145,14 +147,13 @@ def _bucket(routes: list[Route]) -> _Bucket:
     return _Bucket(re.compile("|".join(alternatives)), names)
 
 
-def _first_segment(template: str) -> str:
+def _key(route: Route) -> tuple[str, str, int]:
+    # Routes are grouped by method, first path segment and segment count, so a lookup tries a
+    # handful of alternatives. A label cannot span a "/", except greedy ones: those, and routes
+    # that start with a label, go to the (method, "*", 0) group tried second.
+    template = route.template.rstrip("/") or "/"
     end = template.find("/", 1)
     segment = template[1:end] if end > 0 else template[1:]
-    return _ANY if "{" in segment else segment.rstrip("/")
-
-
-def _query_keys(query: str) -> dict[str, list[str]]:
-    present: dict[str, list[str]] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        present.setdefault(key, []).append(value)
-    return present
+    if "{" in segment or "+}" in template:
+        return route.method, _ANY, 0
+    return route.method, segment, template.count("/") - template.endswith("/")

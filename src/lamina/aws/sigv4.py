@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import hmac
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote
 
 from lamina.aws.http import HttpRequest
@@ -20,8 +20,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 _AMZ_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
-@dataclass(frozen=True, slots=True)
-class Credential:
+class Credential(NamedTuple):
     """What a SigV4 request says about itself. ``signature`` and ``signed_headers`` are as sent."""
 
     access_key: str

@@ -34,6 +34,8 @@ Overrides = Mapping[str, Mapping[str, int | str]]
 
 _LENGTH_TYPES = frozenset({"string", "blob", "list", "map"})
 _VALUE_TYPES = frozenset({"integer", "long", "float", "double"})
+_CACHED_LENGTH = 256
+_CACHED_VALUES = 1024
 
 
 @functools.lru_cache(maxsize=1024)
@@ -65,6 +67,23 @@ class _Rules:
     enum: frozenset[str] | None
     enum_text: str
     sensitive: bool
+    #: Short strings known to pass; the hot path validates the same function names and qualifiers
+    #: over and over, and a dict hit is cheaper than a regex. Bounded; never holds sensitive values.
+    passed: dict[str, None] = field(default_factory=dict, compare=False)
+
+    def ok(self, value: Any) -> bool:
+        """True when ``value`` satisfies every constraint."""
+        if type(value) is not str:
+            return not self.failures(value)
+        if value in self.passed:
+            return True
+        if self.failures(value):
+            return False
+        if not self.sensitive and len(value) <= _CACHED_LENGTH:
+            if len(self.passed) >= _CACHED_VALUES:
+                self.passed.clear()
+            self.passed[value] = None
+        return True
 
     def failures(self, value: Any) -> list[str]:
         """Constraint texts this value violates, in AWS's order (max, min, pattern, enum)."""
@@ -232,18 +251,19 @@ def _rules(shape: Shape, override: Mapping[str, int | str]) -> _Rules | None:
 def _check_struct(node: _Struct, value: Mapping[str, Any], path: str, errors: list[str]) -> None:
     for member in node.members:
         item = value.get(member.name)
-        where = f"{path}.{member.label}" if path else member.label
         if item is None:
             if member.required:
+                where = f"{path}.{member.label}" if path else member.label
                 errors.append(f"Value null at '{where}' failed to satisfy constraint: "
                               "Member must not be null")
-            continue
-        _check_member(member, item, where, errors)
+        elif member.node is not None or (member.rules is not None and not member.rules.ok(item)):
+            # Paths are only built on the way to a nested shape or an error: most values pass.
+            _check_member(member, item, f"{path}.{member.label}" if path else member.label, errors)
 
 
 def _check_member(member: _Member, value: Any, where: str, errors: list[str]) -> None:
     rules = member.rules
-    if rules is not None:
+    if rules is not None and not rules.ok(value):
         for text in rules.failures(value):
             errors.append(f"{_subject(value, rules.sensitive)} at '{where}' "
                           f"failed to satisfy constraint: {text}")

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from lamina.aws.dispatch import Dispatcher
+from lamina.aws.dispatch import Dispatcher, new_request_id
 from lamina.aws.http import HttpRequest, HttpResponse
 from lamina.aws.protocol import OperationCall, RequestContext
 from lamina.aws.restjson import RestJsonProtocol
@@ -83,12 +83,19 @@ def test_invoke_reaches_the_provider(dispatcher: Dispatcher, provider: Provider)
     assert (ctx.region, ctx.account_id, ctx.service, ctx.endpoint) == (
         "eu-west-1", "123456789012", "lambda", "http://127.0.0.1:4566")
     assert response.header("x-amzn-RequestId") == ctx.request_id
-    assert uuid.UUID(ctx.request_id)
+    assert uuid.UUID(ctx.request_id).version == 4
+    assert str(uuid.UUID(ctx.request_id)) == ctx.request_id
 
 
 def test_region_comes_from_the_credential_scope(dispatcher: Dispatcher, provider: Provider) -> None:
     handle(dispatcher, invoke_request(authorization=AUTH.format(region="us-west-2", service="lambda")))
     assert provider.calls[0][0].region == "us-west-2"
+
+
+def test_request_ids_are_uuid4() -> None:
+    for _ in range(1000):
+        parsed = uuid.UUID(new_request_id())
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
 
 
 def test_request_ids_are_fresh(dispatcher: Dispatcher) -> None:

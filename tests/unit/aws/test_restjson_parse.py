@@ -128,6 +128,18 @@ def test_malformed_body_answers_the_service_parse_error(lambda_protocol: RestJso
     assert error.message == f"Could not parse request body into json: {message}"
 
 
+def test_null_body_is_an_empty_body(lambda_protocol: RestJsonProtocol) -> None:
+    request = HttpRequest("PUT", "/2017-10-31/functions/f/concurrency", body=b"null")
+    with pytest.raises(AwsError, match="Value null at 'reservedConcurrentExecutions'"):
+        parse(lambda_protocol, request)
+
+
+def test_deeply_nested_body(lambda_protocol: RestJsonProtocol) -> None:
+    error = _error(lambda_protocol, _create(b"[" * 100_000 + b"]" * 100_000))
+    assert isinstance(error, InvalidRequestContentException)
+    assert error.message == "Could not parse request body into json: Nesting too deep"
+
+
 def test_parse_error_defaults_to_serialization_exception() -> None:
     error = _error(RestJsonProtocol("lambda"), _create(b"{"))
     assert isinstance(error, SerializationException)

@@ -64,6 +64,12 @@ def test_create_function_output(lambda_protocol: RestJsonProtocol) -> None:
     assert without_metadata(botocore_parse("lambda", "CreateFunction", response)) == output
 
 
+def test_header_values_cannot_split_the_header_block(lambda_protocol: RestJsonProtocol) -> None:
+    response = lambda_protocol.serialize("Invoke", {"StatusCode": 200, "FunctionError": "a\r\nSet-Cookie: x"})
+    assert response.header("X-Amz-Function-Error") == "a  Set-Cookie: x"
+    assert response.header("Set-Cookie") is None
+
+
 def test_no_output_shape_and_204(lambda_protocol: RestJsonProtocol) -> None:
     response = lambda_protocol.serialize("TagResource", {})
     assert (response.status, response.body) == (204, b"")

@@ -1,0 +1,80 @@
+"""AWS's own Python runtime client (awslambdaric) runs against Lamina's Runtime API."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROLE, Server, invoke_json, make_zip, unique_name
+
+BOOTSTRAP = f'#!/bin/sh\nexec {sys.executable} -m awslambdaric "$_HANDLER"\n'
+APP = """
+import os
+
+CALLS = 0
+
+def handler(event, context):
+    global CALLS
+    CALLS += 1
+    if event.get("fail"):
+        raise KeyError("missing " + event["fail"])
+    print("awslambdaric handled", context.aws_request_id)
+    return {"echo": event, "function": context.function_name, "arn": context.invoked_function_arn,
+            "memory": context.memory_limit_in_mb, "remaining": context.get_remaining_time_in_millis(),
+            "calls": CALLS, "pid": os.getpid(), "runtime": os.environ["AWS_EXECUTION_ENV"]}
+"""
+
+
+@pytest.fixture(scope="module")
+def ric_function(server: Server) -> str:
+    client = server.client()
+    name = unique_name("ric")
+    client.create_function(FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler="app.handler",
+                           Timeout=10, Code={"ZipFile": make_zip({"bootstrap": BOOTSTRAP, "app.py": APP},
+                                                                 modes={"bootstrap": 0o755})})
+    client.get_waiter("function_active_v2").wait(FunctionName=name)
+    return name
+
+
+def test_awslambdaric_answers(lambda_client: Any, ric_function: str) -> None:
+    answer, payload = invoke_json(lambda_client, ric_function, {"greeting": "hi", "n": [1, 2]}, LogType="Tail")
+    assert answer["StatusCode"] == 200
+    assert "FunctionError" not in answer, payload
+    assert payload["echo"] == {"greeting": "hi", "n": [1, 2]}
+    assert payload["function"] == ric_function
+    assert payload["arn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{ric_function}"
+    assert payload["memory"] == "128"
+    assert 0 < payload["remaining"] <= 10_000
+    assert payload["runtime"] == "AWS_Lambda_provided.al2023"
+    tail = base64.b64decode(answer["LogResult"]).decode()
+    assert "awslambdaric handled" in tail and "REPORT RequestId: " in tail
+
+    # The same process serves the next invocation (awslambdaric loops on invocation/next).
+    again = invoke_json(lambda_client, ric_function, {"n": 3})[1]
+    assert again["pid"] == payload["pid"] and again["calls"] == payload["calls"] + 1
+
+
+def test_awslambdaric_error_shape(lambda_client: Any, ric_function: str) -> None:
+    answer, payload = invoke_json(lambda_client, ric_function, {"fail": "key"})
+    assert answer["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "KeyError"
+    assert payload["errorMessage"] == "'missing key'"
+    assert isinstance(payload["stackTrace"], list) and any("in handler" in line for line in payload["stackTrace"])
+    assert payload["requestId"]
+    # The environment survives a handled error.
+    answer, payload = invoke_json(lambda_client, ric_function, {"after": "error"})
+    assert "FunctionError" not in answer and payload["echo"] == {"after": "error"}
+
+
+def test_awslambdaric_missing_handler(lambda_client: Any) -> None:
+    name = unique_name("ric-missing")
+    lambda_client.create_function(FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler="app.nothere",
+                                  Code={"ZipFile": make_zip({"bootstrap": BOOTSTRAP, "app.py": APP},
+                                                            modes={"bootstrap": 0o755})})
+    answer, payload = invoke_json(lambda_client, name)
+    assert answer["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.HandlerNotFound", json.dumps(payload)
