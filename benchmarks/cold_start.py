@@ -6,7 +6,9 @@ the others is then invoked exactly once over one keep-alive raw socket, so every
 forks a new environment from a warm zygote, and nothing else is running: no configuration change
 is in flight and no old environment is being killed, which is what the other way of forcing cold
 starts (UpdateFunctionConfiguration between invokes) would put beside every sample. Each invoke
-asks for ``LogType=Tail``; the REPORT line's ``Init Duration`` proves the start was cold.
+asks for ``LogType=Tail``; the REPORT line's ``Init Duration`` proves the start was cold. The CPU
+time each cold start costs the server, the zygote and the new environment (``/proc/PID/schedstat``)
+says where the milliseconds go.
 
 **Zygote miss.** One function is created, then the server is restarted per sample; the measured
 invoke is the first invoke after the server answers. A ListFunctions call goes first so the sample
@@ -26,9 +28,11 @@ from benchmarks.harness import (
     HELLO,
     INVOKE_PATH,
     LaminaServer,
+    cpu_us,
     create_function,
     lamina_server,
     median_of,
+    minor_faults,
     rep_stats,
     report_fields,
     verdict,
@@ -64,10 +68,13 @@ def _hit_rep(rep: int) -> dict[str, Any]:
         names = [f"cold-{rep}-{i:03d}" for i in range(FUNCTIONS)]
         for name in ["warmer", *names]:
             create_function(lam, name, HELLO)
+        assert server.process is not None
         with KeepAliveClient(server.port) as client:
             _invoke(client, "warmer")  # builds the zygote
             zygotes = server.zygotes()
+            before = set(server.environment_pids())
             time.sleep(0.2)
+            server_cpu0, zygote_cpu0 = cpu_us(server.process.pid)[0], sum(cpu_us(z)[0] for z in zygotes)
             lats, inits, durations, cold = [], [], [], 0
             for name in names:
                 time.sleep(GAP_S)
@@ -77,12 +84,21 @@ def _hit_rep(rep: int) -> dict[str, Any]:
                 if "init_ms" in report:
                     cold += 1
                     inits.append(report["init_ms"])
+            server_cpu1, zygote_cpu1 = cpu_us(server.process.pid)[0], sum(cpu_us(z)[0] for z in zygotes)
+        started = [pid for pid in server.environment_pids() if pid not in before]
+        # Each new environment's whole life so far: fork, init, one invocation, parking on GET next.
+        env_cpu = [cpu_us(pid)[0] / 1000 for pid in started]
+        faults = [minor_faults(pid) for pid in started]
         environments = server.environments()
         same_zygote = server.zygotes() == zygotes
     stats = rep_stats(lats)
     stats.update(init_p50=statistics.median(inits) if inits else 0.0,
                  duration_p50=statistics.median(durations), cold=cold, environments=environments,
-                 same_zygote=same_zygote)
+                 same_zygote=same_zygote,
+                 server_cpu_ms=(server_cpu1 - server_cpu0) / 1000 / len(names),
+                 zygote_cpu_ms=(zygote_cpu1 - zygote_cpu0) / 1000 / len(names),
+                 env_cpu_ms=statistics.median(env_cpu) if env_cpu else 0.0,
+                 env_minor_faults=statistics.median(faults) if faults else 0)
     return stats
 
 
@@ -127,10 +143,15 @@ def run(reps: int = 3) -> dict[str, Any]:
         print(f"  rep {rep + 1}: p50 {stats['p50']:.2f} ms  p99 {stats['p99']:.2f} ms  max {stats['max']:.2f} ms  "
               f"(REPORT Init Duration p50 {stats['init_p50']:.2f} ms; {stats['cold']}/{stats['n']} cold; "
               f"{stats['environments']} environments live)")
+        print(f"         CPU per cold start: server {stats['server_cpu_ms']:.2f} ms, "
+              f"zygote {stats['zygote_cpu_ms']:.2f} ms, new environment {stats['env_cpu_ms']:.2f} ms "
+              f"({stats['env_minor_faults']:.0f} minor page faults)")
     p50, p99 = median_of(hits, "p50"), median_of(hits, "p99")
     print(f"  median of reps: p50 {p50:.2f} ms [target <= {TARGET_P50_MS:g}: {verdict(p50, TARGET_P50_MS)}]  "
           f"p99 {p99:.2f} ms [target <= {TARGET_P99_MS:g}: {verdict(p99, TARGET_P99_MS)}]  "
           f"Init Duration p50 {median_of(hits, 'init_p50'):.2f} ms")
+    print(f"  CPU per cold start (medians): server {median_of(hits, 'server_cpu_ms'):.2f} ms, zygote "
+          f"{median_of(hits, 'zygote_cpu_ms'):.2f} ms, environment {median_of(hits, 'env_cpu_ms'):.2f} ms")
     print(f"cold_start, no zygote yet: first invoke after server start, {NO_ZYGOTE_SAMPLES} restarts")
     miss = _no_zygote(NO_ZYGOTE_SAMPLES)
     samples = ", ".join(f"{x:.1f}" for x in miss["samples_ms"])

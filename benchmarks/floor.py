@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,15 @@ async def app(scope: Message, receive: Callable[[], Awaitable[Message]],
     await send({"type": "http.response.body", "body": BODY})
 
 
+@dataclass(frozen=True)
+class Floor:
+    port: int
+    pid: int
+
+
 @contextmanager
-def floor_server() -> Iterator[int]:
-    """Start the floor app on a free port (uvicorn's settings as ``lamina serve`` uses); yields the port."""
+def floor_server() -> Iterator[Floor]:
+    """Start the floor app on a free port (uvicorn's settings as ``lamina serve`` uses)."""
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="lamina-floor-"))
     with open(log_dir / "uvicorn.log", "wb") as log:
@@ -61,7 +68,7 @@ def floor_server() -> Iterator[int]:
                     return False
 
             wait_until(up, 30, "the floor server", interval_s=0.02)
-            yield port
+            yield Floor(port, process.pid)
         finally:
             process.send_signal(signal.SIGTERM)
             try:

@@ -157,6 +157,24 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def cpu_us(pid: int) -> tuple[float, float]:
+    """(time on CPU, time runnable but waiting for a CPU) of ``pid``'s main thread, in µs, from
+    ``/proc/PID/schedstat``; (0, 0) once it is gone."""
+    try:
+        run_ns, wait_ns, _slices = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(run_ns) / 1e3, int(wait_ns) / 1e3
+
+
+def minor_faults(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[7])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
@@ -226,9 +244,12 @@ class LaminaServer:
         assert self.process is not None
         return [pid for pid in children_of(self.process.pid) if "zygote.py" in _cmdline(pid)]
 
-    def environments(self) -> int:
+    def environment_pids(self) -> list[int]:
         """Live execution environments: the zygotes' children."""
-        return sum(len(children_of(zygote)) for zygote in self.zygotes())
+        return [pid for zygote in self.zygotes() for pid in children_of(zygote)]
+
+    def environments(self) -> int:
+        return len(self.environment_pids())
 
     def stop(self, grace_s: float = 20.0) -> dict[str, Any]:
         """SIGTERM, wait; SIGKILL the process group we created if it does not exit in time.

@@ -99,8 +99,8 @@ class KeepAliveClient:
         self.close()
 
 
-def timed_roundtrips(client: KeepAliveClient, request: bytes, count: int) -> list[float]:
-    """``count`` sequential round trips; each latency in microseconds. Raises on a non-200."""
+def timed_roundtrips(client: KeepAliveClient, request: bytes, count: int, expect: int = 200) -> list[float]:
+    """``count`` sequential round trips; each latency in microseconds. Raises on another status."""
     lats: list[float] = []
     append = lats.append
     clock = time.perf_counter
@@ -109,7 +109,7 @@ def timed_roundtrips(client: KeepAliveClient, request: bytes, count: int) -> lis
         t0 = clock()
         status, _head, body = roundtrip(request)
         append((clock() - t0) * 1e6)
-        if status != 200:
+        if status != expect:
             raise HttpError(f"status {status}: {body[:300]!r}")
     return lats
 

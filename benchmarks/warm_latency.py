@@ -4,6 +4,11 @@ The function is a no-op (it returns its event), so the round trip is what the pl
 handler's own share is shown by the REPORT line's ``Duration`` of ``LogType=Tail`` invokes (measured
 after the timed loop, so the tail's encoding is not in the headline). The same client then measures
 the bare uvicorn floor (:mod:`benchmarks.floor`), and the ratio Lamina / floor is printed.
+
+A breakdown follows, by subtraction on the same server: ``GET /_lamina/health`` (uvicorn and
+Lamina's ASGI app), an Invoke with ``InvocationType=DryRun`` (adds the AWS protocol edge, stops
+before the invoker) and a full Invoke, each with the server's and the environment's CPU time per
+request from ``/proc/PID/schedstat``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from benchmarks.floor import floor_server
 from benchmarks.harness import (
     INVOKE_PATH,
     NOOP,
+    cpu_us,
     create_function,
     lamina_server,
     median_of,
@@ -24,24 +30,54 @@ from benchmarks.harness import (
 )
 from benchmarks.rawhttp import KeepAliveClient, build_request, timed_roundtrips
 
-WARMUP, COUNT, TAIL_COUNT = 200, 5000, 300
+WARMUP, COUNT, TAIL_COUNT, BREAKDOWN_COUNT = 200, 5000, 300, 2000
 TARGET_P50_MS, TARGET_P99_MS = 0.5, 5.0
 PAYLOAD = b'{"n": 1}'
 
 
-def _measure(port: int, path: str, reps: int, label: str) -> list[dict[str, float]]:
-    request = build_request("POST", path, PAYLOAD)
+def _cpu(pids: list[int]) -> float:
+    return sum(cpu_us(pid)[0] for pid in pids)
+
+
+def _measure(port: int, request: bytes, reps: int, count: int, server_pid: int, env_pids: list[int],
+             expect: int = 200, label: str = "") -> list[dict[str, float]]:
+    """Per rep: warm-up, ``count`` timed round trips (ms), and CPU µs per request of the server and
+    of the environments (schedstat deltas over the timed loop)."""
     results = []
     with KeepAliveClient(port) as client:
         for rep in range(reps):
-            timed_roundtrips(client, request, WARMUP)
-            lats = [x / 1000 for x in timed_roundtrips(client, request, COUNT)]
+            timed_roundtrips(client, request, WARMUP, expect)
+            server0, envs0 = _cpu([server_pid]), _cpu(env_pids)
+            lats = [x / 1000 for x in timed_roundtrips(client, request, count, expect)]
+            server1, envs1 = _cpu([server_pid]), _cpu(env_pids)
             stats = rep_stats(lats)
-            stats["req_per_s"] = COUNT / (sum(lats) / 1000)
+            stats.update(req_per_s=count / (sum(lats) / 1000), server_cpu_us=(server1 - server0) / count,
+                         env_cpu_us=(envs1 - envs0) / count)
             results.append(stats)
-            print(f"  {label} rep {rep + 1}: p50 {stats['p50']:.3f} ms  p99 {stats['p99']:.3f} ms  "
-                  f"max {stats['max']:.2f} ms  ({stats['req_per_s']:.0f} sequential req/s)")
+            if label:
+                print(f"  {label} rep {rep + 1}: p50 {stats['p50']:.3f} ms  p99 {stats['p99']:.3f} ms  "
+                      f"max {stats['max']:.2f} ms  ({stats['req_per_s']:.0f} sequential req/s; server cpu "
+                      f"{stats['server_cpu_us']:.0f} µs/req, environment {stats['env_cpu_us']:.0f})")
     return results
+
+
+def _breakdown(port: int, server_pid: int, env_pids: list[int], reps: int) -> dict[str, dict[str, float]]:
+    """Where a warm invoke's time goes, by subtraction: the same server answering less and less."""
+    path = INVOKE_PATH.format(name="hello")
+    steps = {
+        "GET /_lamina/health (uvicorn + Lamina's ASGI app)": (build_request("GET", "/_lamina/health"), 200),
+        "Invoke DryRun (+ AWS edge: route, parse, validate, serialize)": (
+            build_request("POST", path, PAYLOAD, {"X-Amz-Invocation-Type": "DryRun"}), 204),
+        "Invoke (+ invoker, Runtime API, environment)": (build_request("POST", path, PAYLOAD), 200),
+    }
+    out = {}
+    for label, (request, expect) in steps.items():
+        reps_stats = _measure(port, request, reps, BREAKDOWN_COUNT, server_pid, env_pids, expect)
+        row = {key: median_of(reps_stats, key) for key in ("p50", "p99", "server_cpu_us", "env_cpu_us")}
+        out[label] = row
+        print(f"    {label:64s} p50 {row['p50'] * 1000:5.0f} µs  server cpu {row['server_cpu_us']:4.0f} µs/req"
+              f"  environment cpu {row['env_cpu_us']:3.0f} µs/req")
+    return out
 
 
 def _handler_share(port: int) -> dict[str, float]:
@@ -63,11 +99,19 @@ def run(reps: int = 3) -> dict[str, Any]:
     print(f"warm_latency: no-op python3.12 function, {COUNT} sequential invokes per rep after {WARMUP} warm-up, "
           f"{reps} reps, one keep-alive raw socket")
     with lamina_server() as server:
+        assert server.process is not None
         create_function(server.lambda_client(), "hello", NOOP)
-        lamina = _measure(server.port, INVOKE_PATH.format(name="hello"), reps, "lamina")
+        invoke = build_request("POST", INVOKE_PATH.format(name="hello"), PAYLOAD)
+        with KeepAliveClient(server.port) as client:
+            timed_roundtrips(client, invoke, 1)
+        envs = server.environment_pids()
+        lamina = _measure(server.port, invoke, reps, COUNT, server.process.pid, envs, label="lamina")
         handler = _handler_share(server.port)
-    with floor_server() as port:
-        floor = _measure(port, "/", reps, "floor ")
+        print(f"  breakdown (median of {reps} reps x {BREAKDOWN_COUNT}; CPU from /proc/PID/schedstat):")
+        breakdown = _breakdown(server.port, server.process.pid, envs, reps)
+    with floor_server() as floor_proc:
+        floor = _measure(floor_proc.port, build_request("POST", "/", PAYLOAD), reps, COUNT, floor_proc.pid, [],
+                         label="floor ")
     p50, p99 = median_of(lamina, "p50"), median_of(lamina, "p99")
     f50, f99 = median_of(floor, "p50"), median_of(floor, "p99")
     print(f"  median of reps: lamina p50 {p50:.3f} ms [target <= {TARGET_P50_MS:g}: {verdict(p50, TARGET_P50_MS)}]  "
@@ -79,6 +123,7 @@ def run(reps: int = 3) -> dict[str, Any]:
           f"p99 {handler['p99']:.2f} ms")
     return {
         "count_per_rep": COUNT, "warmup": WARMUP, "lamina": lamina, "floor": floor, "report_duration": handler,
+        "breakdown": breakdown,
         "ratio_p50": p50 / f50, "ratio_p99": p99 / f99,
         "summary": [
             {"metric": "warm invoke p50", "value": p50, "unit": "ms", "target": f"<= {TARGET_P50_MS:g}",

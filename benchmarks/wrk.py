@@ -55,12 +55,19 @@ def _lua_string(text: str) -> str:
 
 
 def run(binary: str, url: str, connections: int, seconds: float, script: Path) -> dict[str, Any]:
-    """``wrk -t1 -cN -dS --latency -s script url``; parsed figures plus the raw output."""
+    """``wrk -t1 -cN -dS --latency -s script url``; parsed figures, and wrk's own CPU seconds
+    (``cpu_s``, from its rusage: the load generator's share of the machine)."""
     argv = [binary, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script), url]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse(done.stdout) | {"command": " ".join(argv)}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed ({process.returncode}): {stderr or stdout}")
+    return parse(stdout) | {"command": " ".join(argv), "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
 def parse(output: str) -> dict[str, Any]:

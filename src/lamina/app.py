@@ -13,10 +13,11 @@ from lamina.clock import Clock, SystemClock
 from lamina.config import Settings
 from lamina.errors import InvalidRequestContentException
 from lamina.invoker.invoker import Invoker
+from lamina.invoker.spec import python_for
 from lamina.observability.logs import MemoryLogSink
 from lamina.registry.code import CodeStore
 from lamina.registry.functions import FunctionRegistry
-from lamina.sandbox.spawner import Spawner
+from lamina.sandbox.spawner import Spawner, ZygoteConfig
 from lamina.services.lambda_.provider import LambdaProvider
 from lamina.store.db import Store
 
@@ -54,7 +55,9 @@ class Platform:
         self.code = CodeStore(settings.data_dir / "code", settings.limits)
         self.registry = FunctionRegistry(settings, self.store, self.code, self.clock)
         self.logs = MemoryLogSink()
-        self.spawner = Spawner()
+        self.spawner = Spawner(ZygoteConfig(
+            isolation=settings.isolation, code_root=str((settings.data_dir / "code" / "tree").resolve()),
+            hide=(str(settings.data_dir.resolve()),), tmp_root=str((settings.data_dir / "tmp").resolve())))
         self.invoker = Invoker(settings, self.registry, self.spawner, self.logs, self.clock)
         self.dispatcher = Dispatcher()
         self.dispatcher.register(
@@ -68,6 +71,11 @@ class Platform:
         await asyncio.to_thread(self.store.migrate)
         await asyncio.to_thread(self.registry.load)
         self.invoker.start()
+        # Start the default zygote now: the first cold start then pays only a fork.
+        self.features = await self.spawner.zygote(python_for("python3", self.settings)).features()
+        off = [f"{name} ({info['reason']})" for name, info in self.features.items() if info["state"] != "on"]
+        if off:
+            log.warning("isolation features not in use: %s", "; ".join(off))
         if self.examples is not None:
             from lamina.examples import deploy
 

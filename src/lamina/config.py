@@ -53,6 +53,9 @@ class Settings:
     #: Python interpreter that runs Python functions; empty means the one running Lamina.
     python: str = ""
     log_level: str = "info"
+    #: "auto": every isolation feature the machine allows (cgroups, namespaces, unprivileged uid);
+    #: "off": processes, rlimits and process groups only.
+    isolation: str = "auto"
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -81,6 +84,7 @@ class Settings:
             "keep_alive_s": ("LAMINA_KEEP_ALIVE", float),
             "python": ("LAMINA_PYTHON", str),
             "log_level": ("LAMINA_LOG_LEVEL", str),
+            "isolation": ("LAMINA_ISOLATION", str),
         }
         for name, (var, convert) in env.items():
             if var in environ:

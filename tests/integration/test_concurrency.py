@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import Server, create_python_function, invoke_json, make_zip, process_alive, wait_for
 
@@ -26,6 +30,13 @@ def handler(event, context):
     return {"pid": os.getpid(), "count": COUNT, "tmp_was_new": first_here, "stream": context.log_stream_name,
             "echo": event.get("echo"), "memory": context.memory_limit_in_mb}
 """
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _remove_tmp_markers() -> Iterator[None]:
+    yield
+    for marker in Path("/tmp").glob(f"lamina-warm-*-{os.getpid()}-*"):
+        marker.unlink()
 
 
 def parallel_invokes(client: Any, name: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

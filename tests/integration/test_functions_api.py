@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,7 +66,8 @@ def test_create_answers_201_with_the_full_configuration(lambda_client: Any) -> N
     assert abs((modified - before).total_seconds()) < 60
     assert answer["State"] == "Pending"
     assert answer["StateReasonCode"] == "Creating"
-    assert answer["StateReason"]
+    assert answer["StateReason"] == "The function is being created."
+    assert "LastUpdateStatus" not in answer  # AWS reports it from the first GetFunction on
     assert answer["Environment"] == {"Variables": {"GREETING": "hello", "OTHER_VAR": "x"}}
     assert answer["MemorySize"] == 256
     assert answer["Timeout"] == 7
@@ -84,7 +87,8 @@ def test_create_answers_201_with_the_full_configuration(lambda_client: Any) -> N
     assert config["State"] == "Active"
     assert config["LastUpdateStatus"] == "Successful"
     assert "StateReasonCode" not in config
-    unchanged = ("FunctionArn", "CodeSha256", "CodeSize", "RevisionId", "LastModified", "Environment",
+    # (AWS moves RevisionId on when the function becomes Active, so it is not compared.)
+    unchanged = ("FunctionArn", "CodeSha256", "CodeSize", "LastModified", "Environment",
                  "MemorySize", "Timeout", "Handler", "Runtime", "Role", "Description", "Architectures",
                  "EphemeralStorage", "TracingConfig", "LoggingConfig", "Version")
     assert {k: config[k] for k in unchanged} == {k: answer[k] for k in unchanged}
@@ -241,6 +245,37 @@ def test_revision_id_mismatch_is_a_failed_precondition(lambda_client: Any) -> No
     code_update = lambda_client.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": code(3)}),
                                                      RevisionId=updated["RevisionId"])
     assert code_update["RevisionId"] not in (current, updated["RevisionId"])
+
+
+def test_update_while_another_update_runs_is_a_conflict(lambda_client: Any) -> None:
+    name = create_python_function(lambda_client, code(1))
+    # 20 MB of incompressible bytes keep the code update busy (hash, check, unpack) for a while.
+    big = make_zip({"app.py": code(2), "blob.bin": os.urandom(20 * 1024 * 1024)})
+    conflicts: list[dict[str, Any]] = []
+    updated: dict[str, Any] | None = None
+    with ThreadPoolExecutor(1) as pool:
+        for _ in range(5):  # the code update may itself meet one of the configuration updates
+            code_update = pool.submit(lambda_client.update_function_code, FunctionName=name, ZipFile=big)
+            while not code_update.done():
+                try:
+                    lambda_client.update_function_configuration(FunctionName=name, Description="meanwhile")
+                except ClientError as error:
+                    conflicts.append(error.response)
+            try:
+                updated = code_update.result()
+                break
+            except ClientError as error:
+                assert error.response["Error"]["Code"] == "ResourceConflictException"
+    assert updated is not None
+    assert conflicts, "no configuration update overlapped the code update"
+    for response in conflicts:
+        assert response["Error"]["Code"] == "ResourceConflictException"
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert conflicts[0]["Error"]["Message"] == (
+        "The operation cannot be performed at this time. An update is in progress for resource: "
+        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}")
+    assert lambda_client.get_function_configuration(FunctionName=name)["CodeSha256"] == updated["CodeSha256"]
+    assert invoke_json(lambda_client, name)[1]["version"] == 2
 
 
 def test_delete_function_then_it_is_gone(lambda_client: Any) -> None:

@@ -339,17 +339,19 @@ def test_runtime_lamina_cannot_run_is_a_clear_error(lambda_client: Any) -> None:
     assert "nodejs20.x" in message
 
 
-@pytest.mark.parametrize(("files", "modes"), [
-    pytest.param({"app.py": "x = 1\n"}, None, id="no-bootstrap"),
-    pytest.param({"bootstrap": "#!/bin/sh\nexit 0\n"}, {"bootstrap": 0o644}, id="not-executable"),
+@pytest.mark.parametrize(("files", "modes", "reason"), [
+    pytest.param({"app.py": "x = 1\n"}, None, "Couldn't find valid bootstrap(s)", id="no-bootstrap"),
+    pytest.param({"bootstrap": "#!/bin/sh\nexit 0\n"}, {"bootstrap": 0o644}, "permission denied",
+                 id="not-executable"),
 ])
 def test_provided_runtime_without_a_usable_bootstrap(lambda_client: Any, files: dict[str, str],
-                                                     modes: dict[str, int] | None) -> None:
+                                                     modes: dict[str, int] | None, reason: str) -> None:
     # AWS: {"errorType": "Runtime.InvalidEntrypoint", "errorMessage": "RequestId: ... Error: Couldn't find
-    # valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"} (or "fork/exec ...: permission denied").
+    # valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"}, or "fork/exec ...: permission denied".
     name = unique_name("provided")
     lambda_client.create_function(FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler="x.y",
                                   Code={"ZipFile": make_zip(files, modes)})
     answer, payload = invoke_json(lambda_client, name)
     assert answer["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Runtime.InvalidEntrypoint", payload
+    assert reason in payload["errorMessage"]

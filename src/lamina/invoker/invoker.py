@@ -175,7 +175,7 @@ class Invoker:
     async def _start_environment(self, fn: FunctionVersion) -> Environment:
         artifact = self._registry.code_artifact(fn)
         environment_id = secrets.token_hex(16)
-        spec = build_spec(fn, str(artifact.root), environment_id, self._settings, self._clock.time())
+        spec = build_spec(fn, artifact, environment_id, self._settings, self._clock.time())
         zygote = self._spawner.zygote(python_for(fn.runtime, self._settings))
         env = Environment(zygote, spec, self._settings.limits.sync_payload_bytes, environment_id,
                           spec.env["AWS_LAMBDA_LOG_STREAM_NAME"])

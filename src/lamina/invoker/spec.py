@@ -7,6 +7,7 @@ the function's own variables come first so the reserved ones always win.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from lamina.config import Settings
 from lamina.errors import InvalidRuntimeException
+from lamina.registry.code import CodeArtifact
 from lamina.registry.model import FunctionVersion
 from lamina.sandbox.environment import Spec
 
@@ -31,9 +33,13 @@ def log_stream_name(version: str, environment_id: str, now: float) -> str:
     return time.strftime("%Y/%m/%d", time.gmtime(now)) + f"/[{version}]{environment_id}"
 
 
-def build_spec(fn: FunctionVersion, code_root: str, environment_id: str, settings: Settings,
+def build_spec(fn: FunctionVersion, code: CodeArtifact, environment_id: str, settings: Settings,
                now: float) -> Spec:
-    """The process recipe; raises InvalidRuntimeException for runtimes Lamina cannot run."""
+    """The process recipe; raises InvalidRuntimeException for runtimes Lamina cannot run.
+
+    LAMBDA_TASK_ROOT is set by the zygote: ``/var/task`` inside a mount namespace, else the code's
+    own folder.
+    """
     env = dict(fn.environment)
     # Functions calling AWS services with boto3 reach this Lamina unless they say otherwise.
     env.setdefault("AWS_ENDPOINT_URL", settings.endpoint)
@@ -53,7 +59,6 @@ def build_spec(fn: FunctionVersion, code_root: str, environment_id: str, setting
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_SESSION_TOKEN": "test",
-        "LAMBDA_TASK_ROOT": code_root,
         "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
         "TZ": ":UTC",
         "LANG": "en_US.UTF-8",
@@ -63,13 +68,14 @@ def build_spec(fn: FunctionVersion, code_root: str, environment_id: str, setting
     })
     if fn.application_log_level:
         env["AWS_LAMBDA_LOG_LEVEL"] = fn.application_log_level
+    spec = Spec(env=env, code_sha=code.sha256, code_path=str(code.root), memory_mb=fn.memory_size,
+                tmp_mb=fn.ephemeral_storage)
     if fn.runtime.startswith("python"):
-        return Spec(env=env, cwd=code_root)
+        return spec
     if fn.runtime.startswith("provided"):
-        bootstrap = os.path.join(code_root, "bootstrap")
         # The custom runtime may be written in Python too (awslambdaric in the zip).
         env["PATH"] = f"{os.path.dirname(sys.executable)}:{env['PATH']}"
-        return Spec(env=env, cwd=code_root, exec_argv=[bootstrap])
+        return dataclasses.replace(spec, exec_name="bootstrap")
     raise InvalidRuntimeException(
         f"Lamina cannot run the {fn.runtime} runtime yet; supported: python3.x, provided.al2, "
         "provided.al2023.")

@@ -55,8 +55,17 @@ class Spec:
     """How to start an environment."""
 
     env: dict[str, str]
-    cwd: str
-    exec_argv: list[str] | None = None
+    code_sha: str
+    code_path: str
+    memory_mb: int
+    tmp_mb: int
+    #: A program in the task root to exec (``bootstrap`` of custom runtimes); None runs the
+    #: zygote's Python bootstrap.
+    exec_name: str | None = None
+
+    def request(self) -> dict[str, object]:
+        return {"env": self.env, "code": {"sha": self.code_sha, "path": self.code_path},
+                "memory_mb": self.memory_mb, "tmp_mb": self.tmp_mb, "exec": self.exec_name}
 
 
 @dataclass(slots=True)
@@ -114,6 +123,7 @@ class Environment:
         self._init_output = bytearray()
         self._dropped = 0
         self._init_failure: Outcome | None = None
+        self._memory_dir: str | None = None
         self._loop = asyncio.get_running_loop()
 
     def _move(self, target: EnvState) -> None:
@@ -136,9 +146,12 @@ class Environment:
         self._read_fd = read_fd
         self._loop.add_reader(read_fd, self._on_output)
         self._ready = self._loop.create_future()
+        request = self.spec.request()
+        request["env"] = env
         try:
-            self.pid = await self._zygote.spawn(env, self.spec.cwd, write_fd, self._on_exit,
-                                                self.spec.exec_argv)
+            spawned = await self._zygote.spawn(request, write_fd, self._on_exit)
+            self.pid = spawned.pid
+            self._memory_dir = spawned.memory_dir
         except BaseException:
             self.kill()
             raise
@@ -274,15 +287,17 @@ class Environment:
                 target += chunk[:room]
             self._dropped += max(0, len(chunk) - max(room, 0))
 
-    def _on_exit(self, status: int) -> None:
+    def _on_exit(self, status: int, oom: bool) -> None:
         self.pid = 0
+        self._memory_dir = None
         self.kill()
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
         current = self._current
         if current is not None and not current.future.done():
-            outcome = self._init_failure or Outcome(_exit_body(current.invocation.request_id, status),
-                                              FunctionErrorType.EXIT_ERROR.value, fatal=True)
+            kind = FunctionErrorType.OUT_OF_MEMORY if oom else FunctionErrorType.EXIT_ERROR
+            outcome = self._init_failure or Outcome(
+                _exit_body(current.invocation.request_id, status, kind), kind.value, fatal=True)
             if current.delivered:
                 outcome.duration_ms = (time.monotonic() - current.delivered_at) * 1000
             outcome.output, outcome.dropped_output = self.take_output()
@@ -293,7 +308,21 @@ class Environment:
         return self._init_failure
 
     def memory_used_mb(self) -> int:
-        """Peak resident memory of the environment's process, from ``/proc`` (VmHWM)."""
+        """Peak memory: the larger of the cgroup's high-water mark (every process of the environment,
+        pages it wrote) and the runtime process's peak resident set (VmHWM, which also counts the pages
+        it shares with the zygote, as a process of its own would have to load them)."""
+        peak = 0
+        if self._memory_dir is not None:
+            for name in ("memory.max_usage_in_bytes", "memory.peak"):
+                try:
+                    with open(f"{self._memory_dir}/{name}", "rb") as source:
+                        peak = -(-int(source.read()) // (1024 * 1024))
+                        break
+                except (OSError, ValueError):
+                    continue
+        return max(peak, self._vm_hwm_mb())
+
+    def _vm_hwm_mb(self) -> int:
         if not self.pid:
             return 0
         try:
@@ -348,6 +377,7 @@ def exit_reason(status: int) -> str:
     return f"Runtime exited with error: exit status {code}"
 
 
-def _exit_body(request_id: str, status: int) -> bytes:
-    return json.dumps({"errorType": FunctionErrorType.EXIT_ERROR.value,
+def _exit_body(request_id: str, status: int,
+               kind: FunctionErrorType = FunctionErrorType.EXIT_ERROR) -> bytes:
+    return json.dumps({"errorType": kind.value,
                        "errorMessage": f"RequestId: {request_id} Error: {exit_reason(status)}"}).encode()

@@ -14,13 +14,40 @@ import os
 import socket
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
-ExitCallback = Callable[[int], None]
+#: ``on_exit(waitpid_status, oom_killed)``
+ExitCallback = Callable[[int, bool], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ZygoteConfig:
+    """What every zygote is told at start (see zygote.py)."""
+
+    #: "auto": every isolation feature the machine allows; "off": none.
+    isolation: str
+    #: Folder holding every function's unpacked code, one subfolder per SHA-256.
+    code_root: str
+    #: Folders environments must not see (the data directory).
+    hide: tuple[str, ...]
+    #: Where private TMPDIRs go when there is no mount namespace.
+    tmp_root: str
+
+    def to_json(self) -> str:
+        return json.dumps({"isolation": self.isolation, "code_root": self.code_root,
+                           "hide": list(self.hide), "tmp_root": self.tmp_root})
+
+
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    pid: int
+    #: The environment's memory cgroup folder, for peak-memory readings; None without cgroups.
+    memory_dir: str | None
 
 
 class ZygoteError(RuntimeError):
@@ -30,12 +57,14 @@ class ZygoteError(RuntimeError):
 class Zygote:
     """A running zygote process and the socket to it."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, config: ZygoteConfig) -> None:
         self.python = python
+        self.config = config
+        self._features: asyncio.Future[dict[str, Any]] | None = None
         self._sock: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._next_id = 0
-        self._pending: dict[int, asyncio.Future[int]] = {}
+        self._pending: dict[int, asyncio.Future[Spawned]] = {}
         self._exits: dict[int, ExitCallback] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -48,7 +77,7 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._process = subprocess.Popen(
             # -I: no script folder on sys.path (Lamina's modules stay invisible to user code), no PYTHON* variables.
-            [self.python, "-I", str(ZYGOTE), str(theirs.fileno())],
+            [self.python, "-I", str(ZYGOTE), str(theirs.fileno()), self.config.to_json()],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
             # A zygote shares nothing with the platform's environment variables: children get theirs
             # from each spawn request.
@@ -57,28 +86,36 @@ class Zygote:
         theirs.close()
         ours.setblocking(False)
         self._sock = ours
+        self._features = self._loop.create_future()
         self._loop.add_reader(ours.fileno(), self._on_readable)
 
-    async def spawn(self, env: dict[str, str], cwd: str, output_fd: int,
-                    on_exit: ExitCallback, exec_argv: list[str] | None = None) -> int:
-        """Fork an environment; ``on_exit(status)`` runs when it ends (``waitpid`` status)."""
+    async def features(self) -> dict[str, Any]:
+        """What isolation this zygote applies: ``{feature: {"state": ..., "reason": ...}}``."""
+        if self._sock is None or not self.alive:
+            self.close()
+            self.start()
+        assert self._features is not None
+        return await asyncio.shield(self._features)
+
+    async def spawn(self, request: dict[str, Any], output_fd: int, on_exit: ExitCallback) -> Spawned:
+        """Fork an environment (``request`` as zygote.py documents, without ``id``)."""
         if self._sock is None or not self.alive:
             self.close()
             self.start()
         assert self._sock is not None and self._loop is not None
         self._next_id += 1
         request_id = self._next_id
-        future: asyncio.Future[int] = self._loop.create_future()
+        future: asyncio.Future[Spawned] = self._loop.create_future()
         self._pending[request_id] = future
-        message = json.dumps({"id": request_id, "env": env, "cwd": cwd, "exec": exec_argv}).encode()
+        message = json.dumps({"id": request_id, **request}).encode()
         try:
             socket.send_fds(self._sock, [message], [output_fd])
         except OSError as error:
             self._pending.pop(request_id, None)
             raise ZygoteError(f"zygote for {self.python} is unavailable: {error}") from error
-        pid = await future
-        self._exits[pid] = on_exit
-        return pid
+        spawned = await future
+        self._exits[spawned.pid] = on_exit
+        return spawned
 
     def _on_readable(self) -> None:
         assert self._sock is not None
@@ -98,13 +135,17 @@ class Zygote:
         if "exit" in message:
             callback = self._exits.pop(message["exit"], None)
             if callback is not None:
-                callback(message["status"])
+                callback(message["status"], bool(message.get("oom")))
+            return
+        if "features" in message:
+            if self._features is not None and not self._features.done():
+                self._features.set_result(message["features"])
             return
         future = self._pending.pop(message["id"], None)
         if future is None or future.done():
             return
         if "pid" in message:
-            future.set_result(message["pid"])
+            future.set_result(Spawned(message["pid"], message.get("memory")))
         else:
             future.set_exception(ZygoteError(message.get("error", "spawn failed")))
 
@@ -112,13 +153,15 @@ class Zygote:
         """The zygote died: its children die with it (PR_SET_PDEATHSIG); tell everyone."""
         log.warning("zygote for %s exited", self.python)
         self._detach()
+        if self._features is not None and not self._features.done():
+            self._features.set_exception(ZygoteError(f"zygote for {self.python} exited during start"))
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ZygoteError(f"zygote for {self.python} exited"))
         self._pending.clear()
         exits, self._exits = self._exits, {}
         for callback in exits.values():
-            callback(9)  # as if killed
+            callback(9, False)  # as if killed
 
     def _detach(self) -> None:
         if self._sock is not None and self._loop is not None:
@@ -141,13 +184,14 @@ class Zygote:
 class Spawner:
     """Zygotes by interpreter path, created on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: ZygoteConfig) -> None:
+        self.config = config
         self._zygotes: dict[str, Zygote] = {}
 
     def zygote(self, python: str) -> Zygote:
         zygote = self._zygotes.get(python)
         if zygote is None:
-            zygote = self._zygotes[python] = Zygote(python)
+            zygote = self._zygotes[python] = Zygote(python, self.config)
         return zygote
 
     def close(self) -> None:

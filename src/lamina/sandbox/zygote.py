@@ -1,23 +1,25 @@
 """The zygote: a long-lived process that forks execution environments (SOCK / OpenLambda style).
 
-Run as ``python zygote.py <fd>`` by :mod:`lamina.sandbox.spawner`; stdlib only, because it runs on
-the function's interpreter and not Lamina's. It imports the runtime bootstrap once, freezes the heap
-(``gc.freeze``) so forked children share those pages copy-on-write, then serves requests on a
-``SOCK_SEQPACKET`` Unix socket whose message boundaries frame the JSON messages:
+Run as ``python -I zygote.py <fd> <config json>`` by :mod:`lamina.sandbox.spawner`; stdlib only,
+because it runs on the function's interpreter, not Lamina's. At start it imports the runtime
+bootstrap, probes which isolation features the machine allows (:func:`jail.probe`), prepares its own
+mount namespace, freezes the heap (``gc.freeze``) so children share those pages copy-on-write, and
+serves requests on a ``SOCK_SEQPACKET`` Unix socket whose message boundaries frame JSON messages:
 
-platform → zygote  ``{"id": n, "env": {...}, "cwd": "...", "exec": [argv] | null}`` with one fd
-                   (the write end of the environment's output pipe) attached by ``SCM_RIGHTS``.
-zygote → platform  ``{"id": n, "pid": pid}`` or ``{"id": n, "error": "..."}``, and, for every
-                   environment that ends, ``{"exit": pid, "status": <waitpid status>}``.
+zygote → platform  first ``{"features": {...}}``; then ``{"id": n, "pid": pid, "memory": dir|null}``
+                   or ``{"id": n, "error": "..."}`` per spawn; and ``{"exit": pid, "status": s,
+                   "oom": bool}`` for every environment that ends.
+platform → zygote  ``{"id": n, "env": {...}, "code": {"sha": ..., "path": ...}, "memory_mb": m,
+                   "tmp_mb": t, "exec": "bootstrap" | null}`` with one fd attached (``SCM_RIGHTS``):
+                   the write end of the environment's output pipe.
 
-The zygote is every environment's parent, so it reaps them and reports each exit. When the platform
-goes away (EOF on the socket, including after ``kill -9``) it kills every environment and exits;
-children also ask the kernel for ``SIGKILL`` when the zygote dies (``PR_SET_PDEATHSIG``).
+The zygote is every environment's parent: it reaps them, returns their cgroups to the pool and
+reports each exit. When the platform goes away (EOF, including after ``kill -9``) it kills every
+environment and exits; children also get ``SIGKILL`` if the zygote dies (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import gc
 import importlib.util
@@ -27,82 +29,115 @@ import selectors
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
 MAX_MESSAGE = 1 << 20
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _load_bootstrap() -> Any:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtimes", "python", "bootstrap.py")
-    spec = importlib.util.spec_from_file_location("lamina_bootstrap", path)
+def _load(name: str, path: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["lamina_bootstrap"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-def _child(message: dict[str, Any], output_fd: int, zygote_pid: int, libc: Any, bootstrap: Any) -> None:
-    """Runs in the forked child; never returns."""
-    try:
-        os.setsid()  # own process group: the platform kills the whole group, grandchildren included
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != zygote_pid:  # the zygote died between fork and prctl
-            os._exit(1)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.set_wakeup_fd(-1)
-        os.dup2(output_fd, 1)
-        os.dup2(output_fd, 2)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.closerange(3, 65536)
-        os.chdir(message["cwd"])
-        os.umask(0o022)
-        os.environ.clear()
-        os.environ.update(message["env"])
-        argv = message.get("exec")
-        if argv:
-            os.execve(argv[0], argv, message["env"])
-        sys.argv = ["bootstrap"]
-        bootstrap.main()
-        os._exit(0)
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-        os._exit(code)
-    except BaseException as error:
+jail = _load("lamina_jail", os.path.join(HERE, "jail.py"))
+
+
+@dataclass
+class Child:
+    cgroup: str | None
+    tmp: str | None
+
+
+class Zygote:
+    def __init__(self, sock: socket.socket, config: dict[str, Any]) -> None:
+        self.sock = sock
+        self.config = config
+        self.pid = os.getpid()
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.bootstrap = _load("lamina_bootstrap", os.path.join(HERE, "runtimes", "python", "bootstrap.py"))
+        self.children: dict[int, Child] = {}
+        self.features = jail.probe(config.get("isolation", "auto"))
+        self.namespaces = self.features["namespaces"]["state"] == "on"
+        self.uid: int | None = jail.SANDBOX_UID if self.features["unprivileged_user"]["state"] == "on" else None
+        self.cgroups = jail.Cgroups(jail.cgroup_version()) if self.features["cgroup"]["state"] == "on" else None
+        if self.namespaces:
+            jail.enter_zygote_namespace([sys.prefix, sys.base_prefix, config["code_root"],
+                                         *[p for p in sys.path if p]])
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sock.sendmsg([json.dumps(message).encode()])
+
+    def spawn(self, message: dict[str, Any], output_fd: int) -> None:
+        cgroup = self.cgroups.acquire(message["memory_mb"], 1024) if self.cgroups else None
+        tmp = None if self.namespaces else jail.private_tmp(self.config["tmp_root"], f"{self.pid}-{message['id']}")
         try:
-            os.write(2, f"lamina: environment failed to start: {error!r}\n".encode())
-        finally:
-            os._exit(127)
+            pid = jail.clone(jail.CLONE_NEWNS | jail.CLONE_NEWPID) if self.namespaces else os.fork()
+        except OSError as error:
+            if cgroup and self.cgroups:
+                self.cgroups.release(cgroup)
+            os.close(output_fd)
+            self.send({"id": message["id"], "error": f"cannot start an environment: {error}"})
+            return
+        if pid == 0:
+            self._child(message, output_fd, cgroup, tmp)
+        os.close(output_fd)
+        self.children[pid] = Child(cgroup, tmp)
+        memory = self.cgroups.memory_dir(cgroup) if self.cgroups and cgroup else None
+        self.send({"id": message["id"], "pid": pid, "memory": memory})
 
+    def _child(self, message: dict[str, Any], output_fd: int, cgroup: str | None, tmp: str | None) -> None:
+        """Runs in the new environment's process; never returns."""
+        try:
+            os.setsid()  # own process group: killing it takes grandchildren along
+            self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if not self.namespaces and os.getppid() != self.pid:  # zygote died before prctl
+                os._exit(1)
+            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.set_wakeup_fd(-1)
+            # Output first, so a failure below is reported in the invocation's log.
+            os.dup2(output_fd, 1)
+            os.dup2(output_fd, 2)
+            if cgroup is not None and self.cgroups is not None:
+                self.cgroups.attach_self(cgroup)
+            env = dict(message["env"])
+            if self.namespaces:
+                jail.enter_environment(message["code"]["path"], self.config["hide"], message["tmp_mb"], self.uid)
+                task_root = jail.TASK_ROOT
+            else:
+                task_root = message["code"]["path"]
+                os.chdir(task_root)
+                env["TMPDIR"] = tmp or "/tmp"
+            env["LAMBDA_TASK_ROOT"] = task_root
+            jail.set_rlimits(None if cgroup else message["memory_mb"] + 64)
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.closerange(3, 65536)
+            os.umask(0o022)
+            os.environ.clear()
+            os.environ.update(env)
+            if message.get("exec"):
+                program = os.path.join(task_root, message["exec"])
+                os.execve(program, [program], env)
+            sys.argv = ["bootstrap"]
+            self.bootstrap.main()
+            os._exit(0)
+        except SystemExit as stop:
+            os._exit(stop.code if isinstance(stop.code, int) else 1)
+        except BaseException as error:
+            try:
+                os.write(2, f"lamina: environment failed to start: {error}\n".encode())
+            finally:
+                os._exit(127)
 
-def serve(fd: int) -> None:
-    sock = socket.socket(fileno=fd)
-    libc = ctypes.CDLL(None, use_errno=True)
-    bootstrap = _load_bootstrap()
-    zygote_pid = os.getpid()
-    children: set[int] = set()
-
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the platform, which tells us
-
-    selector = selectors.DefaultSelector()
-    selector.register(sock, selectors.EVENT_READ)
-    selector.register(wake_r, selectors.EVENT_READ)
-
-    # Everything imported so far is shared with every child; don't let their GC touch it.
-    gc.collect()
-    gc.freeze()
-
-    def send(obj: dict[str, Any]) -> None:
-        sock.sendmsg([json.dumps(obj).encode()])
-
-    def reap() -> None:
+    def reap(self) -> None:
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -110,35 +145,64 @@ def serve(fd: int) -> None:
                 return
             if pid == 0:
                 return
-            children.discard(pid)
-            send({"exit": pid, "status": status})
+            child = self.children.pop(pid, None)
+            oom = False
+            if child is not None:
+                if child.cgroup is not None and self.cgroups is not None:
+                    oom = self.cgroups.release(child.cgroup)
+                if child.tmp:
+                    jail.remove_tree(child.tmp)
+            self.send({"exit": pid, "status": status, "oom": oom})
 
+    def shutdown(self) -> None:
+        for pid in self.children:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid, child in list(self.children.items()):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            if child.tmp:
+                jail.remove_tree(child.tmp)
+        if self.cgroups is not None:
+            self.cgroups.close()
+
+
+def serve(fd: int, config: dict[str, Any]) -> None:
+    sock = socket.socket(fileno=fd)
+    zygote = Zygote(sock, config)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the platform, which tells us
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    selector.register(wake_r, selectors.EVENT_READ)
+    zygote.send({"features": zygote.features})
+    # Everything imported so far is shared with every child; keep their GC away from it.
+    gc.collect()
+    gc.freeze()
     try:
         while True:
             for key, _ in selector.select():
                 if key.fileobj is wake_r:
                     os.read(wake_r, 4096)
-                    reap()
+                    zygote.reap()
                     continue
                 data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 4)
                 if not data:
                     return
-                message = json.loads(data)
-                output_fd = fds[0]
-                pid = os.fork()
-                if pid == 0:
-                    selector.close()
-                    _child(message, output_fd, zygote_pid, libc, bootstrap)
-                os.close(output_fd)
-                children.add(pid)
-                send({"id": message["id"], "pid": pid})
+                zygote.spawn(json.loads(data), fds[0])
     except (BrokenPipeError, ConnectionResetError):
         return
     finally:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+        zygote.shutdown()
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), json.loads(sys.argv[2]))

@@ -1,0 +1,355 @@
+"""Isolation applied inside the zygote and its children (stdlib only; runs on the function's interpreter).
+
+What an environment gets, each part used when the machine allows it and reported by :func:`probe`:
+
+- **cgroup** (v1 or v2): memory limit = MemorySize, CPU weight proportional to memory (1,769 MB = one
+  vCPU, https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html), ``pids`` limit.
+  Cgroups are pooled: an empty one is reused for the next environment instead of removed.
+- **namespaces**: each environment is cloned into its own PID and mount namespace. It is PID 1 there,
+  so everything it starts dies with it; ``/proc`` shows only its own processes.
+- **mounts**: the zygote first enters a private mount namespace of its own where the platform's data
+  directory is hidden and only the parts of the interpreter's install that an unprivileged user must
+  read are exposed. Each environment then gets its code read-only at ``/var/task``, an empty
+  read-only ``/opt`` (layers later), a private ``/tmp`` of EphemeralStorage size and its own ``/proc``.
+- **user**: an unprivileged uid/gid (AWS runs functions as ``sbx_user1051``, uid 993).
+- **rlimits**: 1,024 open files (AWS's quota), no core dumps; without cgroups, a data-size limit.
+
+Without root none of the kernel features are available: environments then run as the platform's
+user with rlimits, their own process group and a private TMPDIR, and :func:`probe` says why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import shutil
+import stat
+import sys
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+SIGCHLD = 17
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine, 56)
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+TASK_ROOT = "/var/task"
+SANDBOX_UID = 993
+MB = 1024 * 1024
+ONE_VCPU_MB = 1769
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+
+
+class JailError(OSError):
+    pass
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise JailError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(source.encode() if source else None, target.encode(),
+                       fstype.encode() if fstype else None, flags, data.encode() if data else None),
+           f"mount {source} on {target}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def clone(flags: int) -> int:
+    """fork() into new namespaces: returns 0 in the child, the child's pid in the parent.
+
+    A raw clone with no new stack behaves like fork at the kernel level; CPython's own bookkeeping is
+    redone in the child with PyOS_AfterFork_Child, as os.fork does. The zygote is single-threaded.
+    """
+    pid = int(_libc.syscall(SYS_CLONE, flags | SIGCHLD, 0, 0, 0, 0))
+    if pid < 0:
+        errno = ctypes.get_errno()
+        raise JailError(errno, f"clone: {os.strerror(errno)}")
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+    return pid
+
+
+# -- cgroups ---------------------------------------------------------------------------------
+
+class Cgroups:
+    """A pool of per-environment cgroups under ``<root>/lamina-<zygote pid>``."""
+
+    V1_CONTROLLERS = ("memory", "cpu", "pids")
+
+    def __init__(self, version: str, root: str = "/sys/fs/cgroup") -> None:
+        self.version = version
+        self.root = root
+        self.base = f"lamina-{os.getpid()}"
+        self._free: list[str] = []
+        self._next = 0
+        self._oom_baseline: dict[str, int] = {}
+        if version == "v1":
+            for controller in self.V1_CONTROLLERS:
+                os.makedirs(f"{root}/{controller}/{self.base}", exist_ok=True)
+        else:
+            _write(f"{root}/cgroup.subtree_control", "+memory +cpu +pids", missing_ok=True)
+            os.makedirs(f"{root}/{self.base}", exist_ok=True)
+            _write(f"{root}/{self.base}/cgroup.subtree_control", "+memory +cpu +pids")
+
+    def dirs(self, name: str) -> list[str]:
+        if self.version == "v1":
+            return [f"{self.root}/{c}/{self.base}/{name}" for c in self.V1_CONTROLLERS]
+        return [f"{self.root}/{self.base}/{name}"]
+
+    def memory_dir(self, name: str) -> str:
+        return self.dirs(name)[0]
+
+    def acquire(self, memory_mb: int, pids: int) -> str:
+        """A cgroup with these limits, reused from the pool when one is free."""
+        if self._free:
+            name = self._free.pop()
+        else:
+            self._next += 1
+            name = f"env{self._next}"
+            for directory in self.dirs(name):
+                os.makedirs(directory, exist_ok=True)
+        limit = memory_mb * MB
+        weight = max(1, memory_mb * 1024 // ONE_VCPU_MB)
+        if self.version == "v1":
+            memory, cpu, pid_dir = self.dirs(name)
+            _write(f"{memory}/memory.limit_in_bytes", str(limit))
+            _write(f"{memory}/memory.memsw.limit_in_bytes", str(limit), missing_ok=True)
+            _write(f"{memory}/memory.max_usage_in_bytes", "0")
+            _write(f"{cpu}/cpu.shares", str(max(2, weight)))
+            _write(f"{pid_dir}/pids.max", str(pids))
+        else:
+            directory = self.dirs(name)[0]
+            _write(f"{directory}/memory.max", str(limit))
+            _write(f"{directory}/memory.swap.max", "0", missing_ok=True)
+            _write(f"{directory}/cpu.weight", str(max(1, min(10000, weight * 100 // 1024))))
+            _write(f"{directory}/pids.max", str(pids))
+        self._oom_baseline[name] = self._oom_kills(name)
+        return name
+
+    def attach_self(self, name: str) -> None:
+        """Called in the child: move the calling process into the cgroup."""
+        pid = str(os.getpid())
+        for directory in self.dirs(name):
+            _write(f"{directory}/cgroup.procs", pid)
+
+    def release(self, name: str) -> bool:
+        """Called when the environment is reaped: True if it was OOM-killed. Pools the cgroup."""
+        oom = self._oom_kills(name) > self._oom_baseline.pop(name, 0)
+        if self._empty(name):
+            self._free.append(name)
+        else:  # stragglers still exiting: don't reuse, try to remove later
+            self._remove(name)
+        return oom
+
+    def close(self) -> None:
+        for name in self._free:
+            self._remove(name)
+        self._free.clear()
+        if self.version == "v1":
+            for controller in self.V1_CONTROLLERS:
+                _rmdir(f"{self.root}/{controller}/{self.base}")
+        else:
+            _rmdir(f"{self.root}/{self.base}")
+
+    def _oom_kills(self, name: str) -> int:
+        directory = self.memory_dir(name)
+        path = f"{directory}/memory.oom_control" if self.version == "v1" else f"{directory}/memory.events"
+        try:
+            with open(path) as source:
+                for line in source:
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def _empty(self, name: str) -> bool:
+        try:
+            with open(f"{self.dirs(name)[0]}/cgroup.procs") as procs:
+                return not procs.read().strip()
+        except OSError:
+            return False
+
+    def _remove(self, name: str) -> None:
+        for directory in self.dirs(name):
+            _rmdir(directory)
+
+
+def _write(path: str, value: str, missing_ok: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
+    try:
+        os.write(fd, value.encode())
+    except OSError:
+        if not missing_ok:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _rmdir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def cgroup_version(root: str = "/sys/fs/cgroup") -> str | None:
+    if os.path.exists(f"{root}/cgroup.controllers"):
+        return "v2"
+    if os.path.isdir(f"{root}/memory") and os.path.isdir(f"{root}/pids"):
+        return "v1"
+    return None
+
+
+# -- the zygote's own mount namespace --------------------------------------------------------
+
+def _world_traversable(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IXOTH)
+    except OSError:
+        return False
+
+
+def exposures(needed: list[str]) -> dict[str, list[str]]:
+    """For each folder an unprivileged user cannot traverse, the needed paths beneath it.
+
+    E.g. an interpreter installed under ``/root/.pyenv`` with ``/root`` mode 0700:
+    ``{"/root": ["/root/.pyenv/versions/3.11.7"]}``.
+    """
+    plan: dict[str, list[str]] = {}
+    for path in sorted({os.path.realpath(p) for p in needed if os.path.isdir(p)}):
+        parts = path.strip("/").split("/")
+        for depth in range(1, len(parts)):
+            ancestor = "/" + "/".join(parts[:depth])
+            if not _world_traversable(ancestor):
+                entries = plan.setdefault(ancestor, [])
+                if not any(path == e or path.startswith(e + "/") for e in entries):
+                    entries[:] = [e for e in entries if not e.startswith(path + "/")] + [path]
+                break
+    return plan
+
+
+def enter_zygote_namespace(needed: list[str]) -> None:
+    """Give the zygote a private mount namespace that every environment starts from.
+
+    Folders an unprivileged uid cannot traverse (``/root`` of a pyenv install) are covered with a
+    read-only tmpfs holding only the ``needed`` paths (the interpreter's install, the code store),
+    bound back at their own paths.
+    """
+    unshare(CLONE_NEWNS)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    plan = exposures(needed)
+    keep = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for paths in plan.values() for path in paths}
+    for blocked, paths in plan.items():
+        mount("tmpfs", blocked, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+        for path in paths:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            mount(f"/proc/self/fd/{keep[path]}", path, None, MS_BIND | MS_REC)
+        mount(None, blocked, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for fd in keep.values():
+        os.close(fd)
+
+
+# -- each environment ------------------------------------------------------------------------
+
+def enter_environment(code_path: str, hide: list[str], tmp_mb: int, uid: int | None) -> None:
+    """In the cloned child (new PID + mount namespaces): mount its world, then drop privileges.
+
+    The code is bound first, then ``hide`` (the data directory: database, every function's code) is
+    covered with an empty read-only tmpfs, so only this function's code stays reachable.
+    """
+    mount(code_path, TASK_ROOT, None, MS_BIND | MS_REC)
+    mount(None, TASK_ROOT, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for path in hide:
+        mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
+    owner = f",uid={uid},gid={uid}" if uid is not None else ""
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777{owner}")
+    if os.path.isdir("/opt"):
+        mount("tmpfs", "/opt", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.chdir(TASK_ROOT)
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+
+
+def set_rlimits(data_mb: int | None) -> None:
+    """AWS's 1,024 file descriptors, no core files; ``data_mb`` when no cgroup limits memory."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if data_mb is not None:
+        resource.setrlimit(resource.RLIMIT_DATA, (data_mb * MB, data_mb * MB))
+
+
+def private_tmp(base: str, name: str) -> str:
+    path = os.path.join(base, name)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def remove_tree(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# -- what this machine allows ----------------------------------------------------------------
+
+def probe(want: str) -> dict[str, Any]:
+    """Which isolation features can be used: ``{feature: {"state": on|off|unavailable, "reason"}}``.
+
+    ``want`` is the platform's setting: ``auto`` uses what is available, ``off`` nothing.
+    """
+    root = os.geteuid() == 0
+    features: dict[str, Any] = {}
+
+    def record(name: str, available: bool, reason: str) -> None:
+        state = "off" if want == "off" else ("on" if available else "unavailable")
+        features[name] = {"state": state, "reason": "disabled by setting" if want == "off" else reason}
+
+    version = cgroup_version()
+    writable = version is not None and os.access(
+        "/sys/fs/cgroup/memory" if version == "v1" else "/sys/fs/cgroup", os.W_OK)
+    record("cgroup", root and writable,
+           f"cgroup {version} is writable" if root and writable
+           else "not root" if not root else "no writable cgroup hierarchy (memory + pids)")
+    namespaces = False
+    reason = "not root"
+    if root:
+        try:
+            pid = clone(CLONE_NEWNS | CLONE_NEWPID)
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+            namespaces = os.path.isdir(TASK_ROOT) or _make_task_root()
+            reason = "PID and mount namespaces" if namespaces else f"cannot create {TASK_ROOT}"
+        except OSError as error:
+            reason = f"clone with new namespaces failed: {error}"
+    record("namespaces", namespaces, reason)
+    record("unprivileged_user", root and namespaces,
+           f"uid {SANDBOX_UID}" if root and namespaces else "needs root and mount namespaces")
+    features["rlimits"] = {"state": "on", "reason": "1024 files, no core dumps"}
+    features["python"] = {"state": "on", "reason": f"{sys.executable} {sys.version.split()[0]}"}
+    return features
+
+
+def _make_task_root() -> bool:
+    try:
+        os.makedirs(TASK_ROOT, mode=0o755, exist_ok=True)
+        return True
+    except OSError:
+        return False
