@@ -20,6 +20,7 @@ user with rlimits, their own process group and a private TMPDIR, and :func:`prob
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -202,10 +203,8 @@ def _write(path: str, value: str, missing_ok: bool = False) -> None:
 
 
 def _rmdir(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.rmdir(path)
-    except OSError:
-        pass
 
 
 def cgroup_version(root: str = "/sys/fs/cgroup") -> str | None:

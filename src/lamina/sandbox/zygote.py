@@ -20,6 +20,7 @@ environment and exits; children also get ``SIGKILL`` if the zygote dies (``PR_SE
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import importlib.util
@@ -156,15 +157,11 @@ class Zygote:
 
     def shutdown(self) -> None:
         for pid in self.children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         for pid, child in list(self.children.items()):
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
             if child.tmp:
                 jail.remove_tree(child.tmp)
         if self.cgroups is not None:
