@@ -66,3 +66,22 @@ ServiceException = _error("ServiceException", 500, sender_fault=False)
 InvalidZipFileException = _error("InvalidZipFileException", 502, sender_fault=False)
 InvalidRuntimeException = _error("InvalidRuntimeException", 502, sender_fault=False)
 ResourceNotReadyException = _error("ResourceNotReadyException", 502, sender_fault=False)
+
+# SQS (botocore sqs/2012-11-05 error shapes). SQS moved from the query protocol to JSON and stayed
+# ``awsQueryCompatible``: each error also travels under its legacy query code (see
+# ``lamina.services.sqs.provider.QUERY_CODES``). Unmodelled ones (InvalidParameterValueException,
+# MissingRequiredParameterException) are what AWS's JSON front end names them.
+QueueDoesNotExist = _error("QueueDoesNotExist", 400)
+QueueNameExists = _error("QueueNameExists", 400)
+InvalidAttributeName = _error("InvalidAttributeName", 400)
+InvalidAttributeValue = _error("InvalidAttributeValue", 400)
+InvalidMessageContents = _error("InvalidMessageContents", 400)
+MissingRequiredParameterException = _error("MissingRequiredParameterException", 400)
+ReceiptHandleIsInvalid = _error("ReceiptHandleIsInvalid", 400)
+MessageNotInflight = _error("MessageNotInflight", 400)
+EmptyBatchRequest = _error("EmptyBatchRequest", 400)
+TooManyEntriesInBatchRequest = _error("TooManyEntriesInBatchRequest", 400)
+BatchEntryIdsNotDistinct = _error("BatchEntryIdsNotDistinct", 400)
+InvalidBatchEntryId = _error("InvalidBatchEntryId", 400)
+BatchRequestTooLong = _error("BatchRequestTooLong", 400)
+PurgeQueueInProgress = _error("PurgeQueueInProgress", 403)

@@ -124,6 +124,7 @@ class Environment:
         self._dropped = 0
         self._init_failure: Outcome | None = None
         self._memory_dir: str | None = None
+        self._final_peak_mb = 0
         self._loop = asyncio.get_running_loop()
 
     def _move(self, target: EnvState) -> None:
@@ -287,9 +288,11 @@ class Environment:
                 target += chunk[:room]
             self._dropped += max(0, len(chunk) - max(room, 0))
 
-    def _on_exit(self, status: int, oom: bool) -> None:
-        self.pid = 0
+    def _on_exit(self, status: int, oom: bool, peak_bytes: int) -> None:
+        # The cgroup may already serve another environment: take the peak the zygote read at reap.
         self._memory_dir = None
+        self._final_peak_mb = max(self._vm_hwm_mb(), -(-peak_bytes // (1024 * 1024)))
+        self.pid = 0
         self.kill()
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
@@ -320,7 +323,7 @@ class Environment:
                         break
                 except (OSError, ValueError):
                     continue
-        return max(peak, self._vm_hwm_mb())
+        return max(peak, self._vm_hwm_mb(), self._final_peak_mb)
 
     def _vm_hwm_mb(self) -> int:
         if not self.pid:

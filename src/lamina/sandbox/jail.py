@@ -143,6 +143,16 @@ class Cgroups:
         for directory in self.dirs(name):
             _write(f"{directory}/cgroup.procs", pid)
 
+    def peak_bytes(self, name: str) -> int:
+        directory = self.memory_dir(name)
+        for file in ("memory.max_usage_in_bytes", "memory.peak"):
+            try:
+                with open(f"{directory}/{file}") as source:
+                    return int(source.read())
+            except (OSError, ValueError):
+                continue
+        return 0
+
     def release(self, name: str) -> bool:
         """Called when the environment is reaped: True if it was OOM-killed. Pools the cgroup."""
         oom = self._oom_kills(name) > self._oom_baseline.pop(name, 0)

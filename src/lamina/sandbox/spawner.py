@@ -21,8 +21,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
-#: ``on_exit(waitpid_status, oom_killed)``
-ExitCallback = Callable[[int, bool], None]
+#: ``on_exit(waitpid_status, oom_killed, peak_memory_bytes)``
+ExitCallback = Callable[[int, bool, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ class Zygote:
         if "exit" in message:
             callback = self._exits.pop(message["exit"], None)
             if callback is not None:
-                callback(message["status"], bool(message.get("oom")))
+                callback(message["status"], bool(message.get("oom")), int(message.get("peak", 0)))
             return
         if "features" in message:
             if self._features is not None and not self._features.done():
@@ -161,7 +161,7 @@ class Zygote:
         self._pending.clear()
         exits, self._exits = self._exits, {}
         for callback in exits.values():
-            callback(9, False)  # as if killed
+            callback(9, False, 0)  # as if killed
 
     def _detach(self) -> None:
         if self._sock is not None and self._loop is not None:

@@ -8,7 +8,7 @@ serves requests on a ``SOCK_SEQPACKET`` Unix socket whose message boundaries fra
 
 zygote → platform  first ``{"features": {...}}``; then ``{"id": n, "pid": pid, "memory": dir|null}``
                    or ``{"id": n, "error": "..."}`` per spawn; and ``{"exit": pid, "status": s,
-                   "oom": bool}`` for every environment that ends.
+                   "oom": bool, "peak": bytes}`` for every environment that ends.
 platform → zygote  ``{"id": n, "env": {...}, "code": {"sha": ..., "path": ...}, "memory_mb": m,
                    "tmp_mb": t, "exec": "bootstrap" | null}`` with one fd attached (``SCM_RIGHTS``):
                    the write end of the environment's output pipe.
@@ -148,12 +148,14 @@ class Zygote:
                 return
             child = self.children.pop(pid, None)
             oom = False
+            peak = 0
             if child is not None:
                 if child.cgroup is not None and self.cgroups is not None:
+                    peak = self.cgroups.peak_bytes(child.cgroup)
                     oom = self.cgroups.release(child.cgroup)
                 if child.tmp:
                     jail.remove_tree(child.tmp)
-            self.send({"exit": pid, "status": status, "oom": oom})
+            self.send({"exit": pid, "status": status, "oom": oom, "peak": peak})
 
     def shutdown(self) -> None:
         for pid in self.children:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, Integer, String, Text
+from sqlalchemy import BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -26,3 +26,52 @@ class FunctionVersionRow(Base):
     config: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
     seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SqsQueueRow(Base):
+    """One SQS queue. Attributes and tags are JSON objects of strings, as the API carries them."""
+
+    __tablename__ = "sqs_queues"
+
+    arn: Mapped[str] = mapped_column(String(256), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(80))
+    attributes: Mapped[str] = mapped_column(Text)
+    tags: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    modified_at: Mapped[float] = mapped_column(Float)
+
+
+class SqsMessageRow(Base):
+    """One message, in the queue ``queue_arn`` (a dead-letter move changes it). Times are epoch
+    seconds; ``visible_at`` is when it may next be received, ``receive_count`` how often it was."""
+
+    __tablename__ = "sqs_messages"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    queue_arn: Mapped[str] = mapped_column(String(256), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[str] = mapped_column(Text)
+    attributes: Mapped[str] = mapped_column(Text)
+    system_attributes: Mapped[str] = mapped_column(Text)
+    group_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    dedup_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    sender_id: Mapped[str] = mapped_column(String(128))
+    sent_at: Mapped[float] = mapped_column(Float)
+    visible_at: Mapped[float] = mapped_column(Float)
+    receive_count: Mapped[int] = mapped_column(Integer)
+    first_receive_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    dead_letter_source: Mapped[str | None] = mapped_column(String(256), nullable=True)
+
+
+class SqsDedupRow(Base):
+    """A FIFO deduplication id seen in the last five minutes; outlives the message's deletion."""
+
+    __tablename__ = "sqs_dedup"
+
+    queue_arn: Mapped[str] = mapped_column(String(256), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
