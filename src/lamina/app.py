@@ -12,8 +12,8 @@ from lamina.aws.restjson import RestJsonProtocol
 from lamina.clock import Clock, SystemClock
 from lamina.config import Settings
 from lamina.errors import InvalidRequestContentException
+from lamina.invoker import runtimes
 from lamina.invoker.invoker import Invoker
-from lamina.invoker.spec import python_for
 from lamina.observability.logs import MemoryLogSink
 from lamina.registry.code import CodeStore
 from lamina.registry.functions import FunctionRegistry
@@ -71,8 +71,11 @@ class Platform:
         await asyncio.to_thread(self.store.migrate)
         await asyncio.to_thread(self.registry.load)
         self.invoker.start()
+        # Find interpreters now, not on the first cold start (each probe runs the binary once).
+        await asyncio.to_thread(runtimes.pythons)
+        await asyncio.to_thread(runtimes.node)
         # Start the default zygote now: the first cold start then pays only a fork.
-        self.features = await self.spawner.zygote(python_for("python3", self.settings)).features()
+        self.features = await self.spawner.zygote(runtimes.default_python(self.settings)).features()
         off = [f"{name} ({info['reason']})" for name, info in self.features.items() if info["state"] != "on"]
         if off:
             log.warning("isolation features not in use: %s", "; ".join(off))

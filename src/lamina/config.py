@@ -56,6 +56,8 @@ class Settings:
     #: "auto": every isolation feature the machine allows (cgroups, namespaces, unprivileged uid);
     #: "off": processes, rlimits and process groups only.
     isolation: str = "auto"
+    #: Refuse to run a runtime whose exact version is not installed instead of substituting.
+    strict_runtimes: bool = False
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -85,6 +87,7 @@ class Settings:
             "python": ("LAMINA_PYTHON", str),
             "log_level": ("LAMINA_LOG_LEVEL", str),
             "isolation": ("LAMINA_ISOLATION", str),
+            "strict_runtimes": ("LAMINA_STRICT_RUNTIMES", _boolean),
         }
         for name, (var, convert) in env.items():
             if var in environ:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from lamina.clock import Clock
 from lamina.config import Settings
 from lamina.errors import TooManyRequestsException
+from lamina.invoker import runtimes
 from lamina.invoker.pool import WarmPool
-from lamina.invoker.spec import build_spec, python_for
+from lamina.invoker.spec import build_spec
 from lamina.observability import report as fmt
 from lamina.observability.logs import LogRecord, LogSink
 from lamina.registry.functions import FunctionRegistry
@@ -175,8 +176,11 @@ class Invoker:
     async def _start_environment(self, fn: FunctionVersion) -> Environment:
         artifact = self._registry.code_artifact(fn)
         environment_id = secrets.token_hex(16)
-        spec = build_spec(fn, artifact, environment_id, self._settings, self._clock.time())
-        zygote = self._spawner.zygote(python_for(fn.runtime, self._settings))
+        runner = runtimes.resolve(fn.runtime, self._settings)
+        spec = build_spec(fn, runner, artifact, environment_id, self._settings, self._clock.time())
+        # Custom runtimes exec their own program: any zygote can fork them, so use the default one.
+        python = runner.program if runner.kind == "python" else runtimes.default_python(self._settings)
+        zygote = self._spawner.zygote(python)
         env = Environment(zygote, spec, self._settings.limits.sync_payload_bytes, environment_id,
                           spec.env["AWS_LAMBDA_LOG_STREAM_NAME"])
         await env.start()

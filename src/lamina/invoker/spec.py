@@ -7,14 +7,13 @@ the function's own variables come first so the reserved ones always win.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
 
 from lamina.config import Settings
-from lamina.errors import InvalidRuntimeException
+from lamina.invoker.runtimes import Runner
 from lamina.registry.code import CodeArtifact
 from lamina.registry.model import FunctionVersion
 from lamina.sandbox.environment import Spec
@@ -22,20 +21,14 @@ from lamina.sandbox.environment import Spec
 RUNTIME_DIR = str(Path(__file__).resolve().parent.parent / "sandbox" / "runtimes" / "python")
 
 
-def python_for(runtime: str, settings: Settings) -> str:
-    """The interpreter that runs ``runtime``: the configured one, else Lamina's own."""
-    del runtime  # every pythonX.Y runs on one interpreter until per-version selection lands
-    return settings.python or sys.executable
-
-
 def log_stream_name(version: str, environment_id: str, now: float) -> str:
     """``YYYY/MM/DD/[$LATEST]<id>``, one stream per execution environment, as AWS names them."""
     return time.strftime("%Y/%m/%d", time.gmtime(now)) + f"/[{version}]{environment_id}"
 
 
-def build_spec(fn: FunctionVersion, code: CodeArtifact, environment_id: str, settings: Settings,
-               now: float) -> Spec:
-    """The process recipe; raises InvalidRuntimeException for runtimes Lamina cannot run.
+def build_spec(fn: FunctionVersion, runner: Runner, code: CodeArtifact, environment_id: str,
+               settings: Settings, now: float) -> Spec:
+    """The process recipe for one environment of ``fn`` run by ``runner``.
 
     LAMBDA_TASK_ROOT is set by the zygote: ``/var/task`` inside a mount namespace, else the code's
     own folder.
@@ -68,14 +61,11 @@ def build_spec(fn: FunctionVersion, code: CodeArtifact, environment_id: str, set
     })
     if fn.application_log_level:
         env["AWS_LAMBDA_LOG_LEVEL"] = fn.application_log_level
-    spec = Spec(env=env, code_sha=code.sha256, code_path=str(code.root), memory_mb=fn.memory_size,
-                tmp_mb=fn.ephemeral_storage)
-    if fn.runtime.startswith("python"):
-        return spec
-    if fn.runtime.startswith("provided"):
-        # The custom runtime may be written in Python too (awslambdaric in the zip).
+    if runner.kind == "exec":
+        # A custom runtime may be written in Python (awslambdaric in the zip) or call node.
         env["PATH"] = f"{os.path.dirname(sys.executable)}:{env['PATH']}"
-        return dataclasses.replace(spec, exec_name="bootstrap")
-    raise InvalidRuntimeException(
-        f"Lamina cannot run the {fn.runtime} runtime yet; supported: python3.x, provided.al2, "
-        "provided.al2023.")
+        if fn.runtime.startswith("nodejs"):
+            env["NODE_PATH"] = "/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules"
+    return Spec(env=env, code_sha=code.sha256, code_path=str(code.root), memory_mb=fn.memory_size,
+                tmp_mb=fn.ephemeral_storage, exec_argv=list(runner.argv) if runner.kind == "exec" else None,
+                notice=runner.warning)

@@ -59,13 +59,15 @@ class Spec:
     code_path: str
     memory_mb: int
     tmp_mb: int
-    #: A program in the task root to exec (``bootstrap`` of custom runtimes); None runs the
-    #: zygote's Python bootstrap.
-    exec_name: str | None = None
+    #: A program to exec instead of the zygote's Python bootstrap; a first element without '/' is a
+    #: file in the task root (``bootstrap`` of custom runtimes).
+    exec_argv: list[str] | None = None
+    #: A line for the start of the environment's log (e.g. a runtime substitution warning).
+    notice: str | None = None
 
     def request(self) -> dict[str, object]:
         return {"env": self.env, "code": {"sha": self.code_sha, "path": self.code_path},
-                "memory_mb": self.memory_mb, "tmp_mb": self.tmp_mb, "exec": self.exec_name}
+                "memory_mb": self.memory_mb, "tmp_mb": self.tmp_mb, "exec": self.exec_argv}
 
 
 @dataclass(slots=True)
@@ -137,6 +139,8 @@ class Environment:
     async def start(self) -> None:
         """Start the process; returns once it is forked (not yet initialised)."""
         self.started_at = time.monotonic()
+        if self.spec.notice:
+            self._init_output += (self.spec.notice + "\n").encode()
         address = await self._api.start()
         env = dict(self.spec.env, AWS_LAMBDA_RUNTIME_API=address)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)

@@ -42,6 +42,8 @@ ONE_VCPU_MB = 1769
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+_pylibc = ctypes.PyDLL(None, use_errno=True)
+_pylibc.syscall.restype = ctypes.c_long
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 
 
@@ -71,12 +73,16 @@ def clone(flags: int) -> int:
     A raw clone with no new stack behaves like fork at the kernel level; CPython's own bookkeeping is
     redone in the child with PyOS_AfterFork_Child, as os.fork does. The zygote is single-threaded.
     """
-    pid = int(_libc.syscall(SYS_CLONE, flags | SIGCHLD, 0, 0, 0, 0))
-    if pid < 0:
-        errno = ctypes.get_errno()
-        raise JailError(errno, f"clone: {os.strerror(errno)}")
+    # The same sequence as os.fork, with the GIL held throughout (PyDLL does not release it).
+    ctypes.pythonapi.PyOS_BeforeFork()
+    pid = int(_pylibc.syscall(SYS_CLONE, flags | SIGCHLD, 0, 0, 0, 0))
     if pid == 0:
         ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    errno = ctypes.get_errno()
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise JailError(errno, f"clone: {os.strerror(errno)}")
     return pid
 
 

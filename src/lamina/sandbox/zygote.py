@@ -10,7 +10,7 @@ zygote → platform  first ``{"features": {...}}``; then ``{"id": n, "pid": pid,
                    or ``{"id": n, "error": "..."}`` per spawn; and ``{"exit": pid, "status": s,
                    "oom": bool, "peak": bytes}`` for every environment that ends.
 platform → zygote  ``{"id": n, "env": {...}, "code": {"sha": ..., "path": ...}, "memory_mb": m,
-                   "tmp_mb": t, "exec": "bootstrap" | null}`` with one fd attached (``SCM_RIGHTS``):
+                   "tmp_mb": t, "exec": [argv] | null}`` with one fd attached (``SCM_RIGHTS``):
                    the write end of the environment's output pipe.
 
 The zygote is every environment's parent: it reaps them, returns their cgroups to the pool and
@@ -124,9 +124,11 @@ class Zygote:
             os.umask(0o022)
             os.environ.clear()
             os.environ.update(env)
-            if message.get("exec"):
-                program = os.path.join(task_root, message["exec"])
-                os.execve(program, [program], env)
+            argv = message.get("exec")
+            if argv:
+                if "/" not in argv[0]:
+                    argv = [os.path.join(task_root, argv[0]), *argv[1:]]
+                os.execve(argv[0], argv, env)
             sys.argv = ["bootstrap"]
             self.bootstrap.main()
             os._exit(0)
