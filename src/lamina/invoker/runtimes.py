@@ -123,7 +123,8 @@ def resolve(runtime: str, settings: Settings) -> Runner:
         wanted_major = runtime.removeprefix("nodejs").split(".")[0]
         if wanted_major.isdigit() and not version.startswith(f"v{wanted_major}."):
             if settings.strict_runtimes:
-                raise InvalidRuntimeException(f"The runtime {runtime} needs node {wanted_major}; this host has {version}.")
+                raise InvalidRuntimeException(
+                    f"The runtime {runtime} needs node {wanted_major}; this host has {version}.")
             warning = f"lamina: {runtime} is not installed here; running on node {version}"
         return Runner("exec", path, (path, NODE_BOOTSTRAP), version=version, warning=warning)
     if runtime.startswith("provided"):
