@@ -46,5 +46,25 @@ def serve(
     run(settings, examples)
 
 
+@app.command()
+def doctor(
+    output: Annotated[str, typer.Option(help="table or json")] = "table",
+    port: Annotated[int | None, typer.Option(help="Port to check [default 4566]")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory to check")] = None,
+) -> None:
+    """Report what works on this machine: runtimes, isolation features, port, data directory."""
+    import json
+
+    from lamina.cli.doctor import render, report
+    from lamina.config import Settings
+
+    settings = Settings.from_environ(os.environ, port=port, data_dir=data_dir)
+    data = report(settings)
+    if output == "json":
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        render(data)
+
+
 def main() -> None:
     app()

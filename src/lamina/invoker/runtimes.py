@@ -57,7 +57,7 @@ def pythons() -> dict[tuple[int, int], str]:
     """Every real Python 3 interpreter found, by (major, minor); Lamina's own wins its version."""
     found: dict[tuple[int, int], str] = {sys.version_info[:2]: sys.executable}
     candidates: list[str] = []
-    for minor in range(8, 20):
+    for minor in range(8, 20):  # 3.8+: what the bootstrap supports
         name = f"python3.{minor}"
         on_path = shutil.which(name)
         if on_path:
@@ -72,7 +72,7 @@ def pythons() -> dict[tuple[int, int], str]:
         if not re.fullmatch(r"python3\.\d+", os.path.basename(path)):
             continue
         version = _python_version(path)
-        if version is not None and version not in found:
+        if version is not None and version >= (3, 8) and version not in found:
             found[version] = path
     return found
 
