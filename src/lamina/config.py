@@ -33,6 +33,10 @@ class Limits:
     ephemeral_max_mb: int = 10_240
     env_vars_bytes: int = 4 * 1024
     concurrent_executions: int = 1000
+    #: Unreserved concurrency that PutFunctionConcurrency must leave to the rest of the account.
+    unreserved_minimum: int = 100
+    #: New execution environments a function may add per 10 seconds.
+    scale_per_10s: int = 1000
     code_storage_bytes: int = 75 * 1024 * MB
     zip_max_entries: int = 100_000
 

@@ -36,52 +36,256 @@ class AwsError(Exception):
         return f"{self.code}({self.message!r})"
 
 
-def _error(name: str, status: int, sender_fault: bool = True) -> type[AwsError]:
-    return type(name, (AwsError,), {"code": name, "status": status, "sender_fault": sender_fault,
-                                    "__doc__": f"AWS ``{name}`` (HTTP {status})."})
-
 
 # Shared by every AWS service.
-ValidationException = _error("ValidationException", 400)
-UnknownOperationException = _error("UnknownOperationException", 404)
-# An operation the model has and Lamina does not implement yet. 501, not 500: botocore retries
-# 500/502/503/504 and a retry cannot help.
-NotImplementedException = _error("NotImplementedException", 501, sender_fault=False)
-SerializationException = _error("SerializationException", 400)
-AccessDeniedException = _error("AccessDeniedException", 403)
-InvalidSignatureException = _error("InvalidSignatureException", 403)
-UnrecognizedClientException = _error("UnrecognizedClientException", 403)
+
+class ValidationException(AwsError):
+    """AWS ``ValidationException`` (HTTP 400)."""
+
+    code = "ValidationException"
+    status = 400
+
+
+class UnknownOperationException(AwsError):
+    """AWS ``UnknownOperationException`` (HTTP 404)."""
+
+    code = "UnknownOperationException"
+    status = 404
+
+
+class NotImplementedException(AwsError):
+    """An operation the model has and Lamina does not implement yet.
+
+    501, not 500: botocore retries 500/502/503/504 and a retry cannot help.
+    """
+
+    code = "NotImplementedException"
+    status = 501
+    sender_fault = False
+
+
+class SerializationException(AwsError):
+    """AWS ``SerializationException`` (HTTP 400)."""
+
+    code = "SerializationException"
+    status = 400
+
+
+class AccessDeniedException(AwsError):
+    """AWS ``AccessDeniedException`` (HTTP 403)."""
+
+    code = "AccessDeniedException"
+    status = 403
+
+
+class InvalidSignatureException(AwsError):
+    """AWS ``InvalidSignatureException`` (HTTP 403)."""
+
+    code = "InvalidSignatureException"
+    status = 403
+
+
+class UnrecognizedClientException(AwsError):
+    """AWS ``UnrecognizedClientException`` (HTTP 403)."""
+
+    code = "UnrecognizedClientException"
+    status = 403
 
 # Lambda (botocore lambda/2015-03-31 error shapes).
-InvalidParameterValueException = _error("InvalidParameterValueException", 400)
-InvalidRequestContentException = _error("InvalidRequestContentException", 400)
-CodeStorageExceededException = _error("CodeStorageExceededException", 400)
-ResourceNotFoundException = _error("ResourceNotFoundException", 404)
-ResourceConflictException = _error("ResourceConflictException", 409)
-PreconditionFailedException = _error("PreconditionFailedException", 412)
-RequestTooLargeException = _error("RequestTooLargeException", 413)
-UnsupportedMediaTypeException = _error("UnsupportedMediaTypeException", 415)
-TooManyRequestsException = _error("TooManyRequestsException", 429)
-ServiceException = _error("ServiceException", 500, sender_fault=False)
-InvalidZipFileException = _error("InvalidZipFileException", 502, sender_fault=False)
-InvalidRuntimeException = _error("InvalidRuntimeException", 502, sender_fault=False)
-ResourceNotReadyException = _error("ResourceNotReadyException", 502, sender_fault=False)
+
+class InvalidParameterValueException(AwsError):
+    """AWS ``InvalidParameterValueException`` (HTTP 400)."""
+
+    code = "InvalidParameterValueException"
+    status = 400
+
+
+class InvalidRequestContentException(AwsError):
+    """AWS ``InvalidRequestContentException`` (HTTP 400)."""
+
+    code = "InvalidRequestContentException"
+    status = 400
+
+
+class CodeStorageExceededException(AwsError):
+    """AWS ``CodeStorageExceededException`` (HTTP 400)."""
+
+    code = "CodeStorageExceededException"
+    status = 400
+
+
+class ResourceNotFoundException(AwsError):
+    """AWS ``ResourceNotFoundException`` (HTTP 404)."""
+
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class ResourceConflictException(AwsError):
+    """AWS ``ResourceConflictException`` (HTTP 409)."""
+
+    code = "ResourceConflictException"
+    status = 409
+
+
+class PreconditionFailedException(AwsError):
+    """AWS ``PreconditionFailedException`` (HTTP 412)."""
+
+    code = "PreconditionFailedException"
+    status = 412
+
+
+class RequestTooLargeException(AwsError):
+    """AWS ``RequestTooLargeException`` (HTTP 413)."""
+
+    code = "RequestTooLargeException"
+    status = 413
+
+
+class UnsupportedMediaTypeException(AwsError):
+    """AWS ``UnsupportedMediaTypeException`` (HTTP 415)."""
+
+    code = "UnsupportedMediaTypeException"
+    status = 415
+
+
+class TooManyRequestsException(AwsError):
+    """AWS ``TooManyRequestsException`` (HTTP 429)."""
+
+    code = "TooManyRequestsException"
+    status = 429
+
+
+class ServiceException(AwsError):
+    """AWS ``ServiceException`` (HTTP 500)."""
+
+    code = "ServiceException"
+    status = 500
+    sender_fault = False
+
+
+class InvalidZipFileException(AwsError):
+    """AWS ``InvalidZipFileException`` (HTTP 502)."""
+
+    code = "InvalidZipFileException"
+    status = 502
+    sender_fault = False
+
+
+class InvalidRuntimeException(AwsError):
+    """AWS ``InvalidRuntimeException`` (HTTP 502)."""
+
+    code = "InvalidRuntimeException"
+    status = 502
+    sender_fault = False
+
+
+class ResourceNotReadyException(AwsError):
+    """AWS ``ResourceNotReadyException`` (HTTP 502)."""
+
+    code = "ResourceNotReadyException"
+    status = 502
+    sender_fault = False
+
 
 # SQS (botocore sqs/2012-11-05 error shapes). SQS moved from the query protocol to JSON and stayed
 # ``awsQueryCompatible``: each error also travels under its legacy query code (see
 # ``lamina.services.sqs.provider.QUERY_CODES``). Unmodelled ones (InvalidParameterValueException,
 # MissingRequiredParameterException) are what AWS's JSON front end names them.
-QueueDoesNotExist = _error("QueueDoesNotExist", 400)
-QueueNameExists = _error("QueueNameExists", 400)
-InvalidAttributeName = _error("InvalidAttributeName", 400)
-InvalidAttributeValue = _error("InvalidAttributeValue", 400)
-InvalidMessageContents = _error("InvalidMessageContents", 400)
-MissingRequiredParameterException = _error("MissingRequiredParameterException", 400)
-ReceiptHandleIsInvalid = _error("ReceiptHandleIsInvalid", 400)
-MessageNotInflight = _error("MessageNotInflight", 400)
-EmptyBatchRequest = _error("EmptyBatchRequest", 400)
-TooManyEntriesInBatchRequest = _error("TooManyEntriesInBatchRequest", 400)
-BatchEntryIdsNotDistinct = _error("BatchEntryIdsNotDistinct", 400)
-InvalidBatchEntryId = _error("InvalidBatchEntryId", 400)
-BatchRequestTooLong = _error("BatchRequestTooLong", 400)
-PurgeQueueInProgress = _error("PurgeQueueInProgress", 403)
+
+class QueueDoesNotExist(AwsError):
+    """AWS ``QueueDoesNotExist`` (HTTP 400)."""
+
+    code = "QueueDoesNotExist"
+    status = 400
+
+
+class QueueNameExists(AwsError):
+    """AWS ``QueueNameExists`` (HTTP 400)."""
+
+    code = "QueueNameExists"
+    status = 400
+
+
+class InvalidAttributeName(AwsError):
+    """AWS ``InvalidAttributeName`` (HTTP 400)."""
+
+    code = "InvalidAttributeName"
+    status = 400
+
+
+class InvalidAttributeValue(AwsError):
+    """AWS ``InvalidAttributeValue`` (HTTP 400)."""
+
+    code = "InvalidAttributeValue"
+    status = 400
+
+
+class InvalidMessageContents(AwsError):
+    """AWS ``InvalidMessageContents`` (HTTP 400)."""
+
+    code = "InvalidMessageContents"
+    status = 400
+
+
+class MissingRequiredParameterException(AwsError):
+    """AWS ``MissingRequiredParameterException`` (HTTP 400)."""
+
+    code = "MissingRequiredParameterException"
+    status = 400
+
+
+class ReceiptHandleIsInvalid(AwsError):
+    """AWS ``ReceiptHandleIsInvalid`` (HTTP 400)."""
+
+    code = "ReceiptHandleIsInvalid"
+    status = 400
+
+
+class MessageNotInflight(AwsError):
+    """AWS ``MessageNotInflight`` (HTTP 400)."""
+
+    code = "MessageNotInflight"
+    status = 400
+
+
+class EmptyBatchRequest(AwsError):
+    """AWS ``EmptyBatchRequest`` (HTTP 400)."""
+
+    code = "EmptyBatchRequest"
+    status = 400
+
+
+class TooManyEntriesInBatchRequest(AwsError):
+    """AWS ``TooManyEntriesInBatchRequest`` (HTTP 400)."""
+
+    code = "TooManyEntriesInBatchRequest"
+    status = 400
+
+
+class BatchEntryIdsNotDistinct(AwsError):
+    """AWS ``BatchEntryIdsNotDistinct`` (HTTP 400)."""
+
+    code = "BatchEntryIdsNotDistinct"
+    status = 400
+
+
+class InvalidBatchEntryId(AwsError):
+    """AWS ``InvalidBatchEntryId`` (HTTP 400)."""
+
+    code = "InvalidBatchEntryId"
+    status = 400
+
+
+class BatchRequestTooLong(AwsError):
+    """AWS ``BatchRequestTooLong`` (HTTP 400)."""
+
+    code = "BatchRequestTooLong"
+    status = 400
+
+
+class PurgeQueueInProgress(AwsError):
+    """AWS ``PurgeQueueInProgress`` (HTTP 403)."""
+
+    code = "PurgeQueueInProgress"
+    status = 403

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from lamina.clock import Clock
 from lamina.config import Settings
-from lamina.errors import TooManyRequestsException
 from lamina.invoker import runtimes
+from lamina.invoker.concurrency import ConcurrencyGate
 from lamina.invoker.pool import WarmPool
 from lamina.invoker.spec import build_spec
 from lamina.observability import report as fmt
@@ -58,7 +58,7 @@ class Invoker:
         self._clock = clock
         self._pool = WarmPool()
         self._busy: dict[str, set[Environment]] = defaultdict(set)   # by region
-        self._running: dict[str, int] = defaultdict(int)             # by region
+        self.gate = ConcurrencyGate(settings.limits, clock)
         self._tasks: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
         registry.subscribe(self._on_function_changed)
@@ -66,6 +66,8 @@ class Invoker:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        for fn in self._registry.all():
+            self.gate.set_reserved(FunctionKey(fn.region, fn.name), fn.reserved_concurrency)
         self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
 
     async def close(self, grace_s: float = 30.0) -> None:
@@ -82,7 +84,7 @@ class Invoker:
         self._spawner.close()
 
     def concurrent_executions(self, region: str) -> int:
-        return self._running[region]
+        return self.gate.running(region)
 
     def idle_environments(self) -> int:
         return len(self._pool)
@@ -93,17 +95,14 @@ class Invoker:
                      trace_header: str | None = None) -> InvokeResult:
         """Run one invocation and return its result; function failures are results, not raises.
 
-        Raises TooManyRequestsException when the region's concurrency limit is reached.
+        Raises TooManyRequestsException over a concurrency limit or the scaling rate.
         """
-        region = fn.region
-        if self._running[region] >= self._settings.limits.concurrent_executions:
-            raise TooManyRequestsException(
-                "Rate Exceeded.", fields={"Reason": "ConcurrentInvocationLimitExceeded"})
-        self._running[region] += 1
+        key = FunctionKey(fn.region, fn.name)
+        self.gate.admit(key)
         try:
             return await self._run(fn, payload, client_context, trace_header)
         finally:
-            self._running[region] -= 1
+            self.gate.release(key)
 
     def invoke_event(self, fn: FunctionVersion, payload: bytes, request_id: str) -> None:
         """Accept an asynchronous invocation and run it in the background."""
@@ -124,6 +123,7 @@ class Invoker:
         env = self._pool.take(key, fn.revision_id)
         cold = env is None
         if env is None:
+            self.gate.take_scale_token(key)
             env = await self._start_environment(fn)
         busy = self._busy[fn.region]
         busy.add(env)
@@ -213,6 +213,8 @@ class Invoker:
 
     def _on_function_changed(self, key: FunctionKey) -> None:
         current = self._registry.find(key.region, key.name)
+        if current is None:
+            self.gate.forget(key)
         for env in self._pool.evict(key, current.revision_id if current else None):
             env.kill()
 

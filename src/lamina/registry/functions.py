@@ -66,9 +66,13 @@ class FunctionRegistry:
     def find(self, region: str, name: str) -> FunctionVersion | None:
         return self._functions.get(FunctionKey(region, name))
 
-    def list(self, region: str) -> list[FunctionVersion]:
+    def in_region(self, region: str) -> list[FunctionVersion]:
         return sorted((fn for key, fn in self._functions.items() if key.region == region),
                       key=lambda fn: fn.name)
+
+    def all(self) -> list[FunctionVersion]:
+        """Every function of every region."""
+        return list(self._functions.values())
 
     def subscribe(self, listener: ChangeListener) -> None:
         """``listener(key)`` runs after a function's code or configuration changed or it was deleted."""
@@ -122,6 +126,16 @@ class FunctionRegistry:
         async with self._lock(key):
             current = self._current(key, revision_id)
             return await self._commit(key, current.replace(**changes), current)
+
+    async def set_reserved_concurrency(self, region: str, name: str, reserved: int | None) -> FunctionVersion:
+        """Persist reserved concurrency; not a configuration change (RevisionId and warm
+        environments stay), as AWS treats PutFunctionConcurrency."""
+        key = FunctionKey(region, name)
+        async with self._lock(key):
+            fn = self.get(region, name).replace(reserved_concurrency=reserved)
+            await asyncio.to_thread(self._persist, fn)
+            self._functions[key] = fn
+            return fn
 
     async def delete(self, region: str, name: str) -> None:
         key = FunctionKey(region, name)

@@ -91,6 +91,8 @@ class FunctionVersion:
     last_update_status_reason: str | None = None
     last_update_status_reason_code: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: PutFunctionConcurrency; applies to every version, not part of the revision.
+    reserved_concurrency: int | None = None
 
     @property
     def arn(self) -> str:

@@ -24,7 +24,7 @@ from lamina.invoker.invoker import Invoker
 from lamina.registry.functions import FunctionRegistry
 from lamina.registry.model import Code, FunctionVersion, State
 from lamina.services.lambda_.shapes import configuration_changes, function_configuration, resolve_function
-from lamina.types import LATEST, InvocationType
+from lamina.types import LATEST, FunctionKey, InvocationType
 
 TAIL_BYTES = 4096
 _PLACEHOLDER_CODE = Code(sha256="", code_sha256="", size=0)
@@ -69,13 +69,15 @@ class LambdaProvider:
         }
         if fn.tags:
             answer["Tags"] = dict(fn.tags)
+        if fn.reserved_concurrency is not None:
+            answer["Concurrency"] = {"ReservedConcurrentExecutions": fn.reserved_concurrency}
         return answer
 
     async def get_function_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return function_configuration(self._function(ctx, params))
 
     async def list_functions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        functions = self._registry.list(ctx.region)
+        functions = self._registry.in_region(ctx.region)
         start = 0
         marker = params.get("Marker")
         if marker:
@@ -126,18 +128,51 @@ class LambdaProvider:
 
     async def get_account_settings(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         limits = self._settings.limits
-        functions = self._registry.list(ctx.region)
+        functions = self._registry.in_region(ctx.region)
         return {
             "AccountLimit": {
                 "TotalCodeSize": limits.code_storage_bytes,
                 "CodeSizeUnzipped": limits.code_unzipped_bytes,
                 "CodeSizeZipped": limits.code_zip_bytes,
                 "ConcurrentExecutions": limits.concurrent_executions,
-                "UnreservedConcurrentExecutions": limits.concurrent_executions,
+                "UnreservedConcurrentExecutions": self._invoker.gate.unreserved_limit(ctx.region),
             },
             "AccountUsage": {"TotalCodeSize": sum(fn.code.size for fn in functions),
                              "FunctionCount": len(functions)},
         }
+
+    # -- concurrency -----------------------------------------------------------------------
+
+    async def put_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        region, name, qualifier = resolve_function(params["FunctionName"], ctx.region, ctx.account_id)
+        _only_latest(qualifier)
+        key = FunctionKey(region, name)
+        self._registry.get(region, name)
+        wanted = params["ReservedConcurrentExecutions"]
+        limits = self._settings.limits
+        gate = self._invoker.gate
+        left = limits.concurrent_executions - gate.reserved_total(region, excluding=key) - wanted
+        if left < limits.unreserved_minimum:
+            raise InvalidParameterValueException(
+                "Specified ReservedConcurrentExecutions for function decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of [{limits.unreserved_minimum}].")
+        await self._registry.set_reserved_concurrency(region, name, wanted)
+        gate.set_reserved(key, wanted)
+        return {"ReservedConcurrentExecutions": wanted}
+
+    async def get_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(ctx, params)
+        if fn.reserved_concurrency is None:
+            return {}
+        return {"ReservedConcurrentExecutions": fn.reserved_concurrency}
+
+    async def delete_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        region, name, qualifier = resolve_function(params["FunctionName"], ctx.region, ctx.account_id)
+        _only_latest(qualifier)
+        self._registry.get(region, name)
+        await self._registry.set_reserved_concurrency(region, name, None)
+        self._invoker.gate.set_reserved(FunctionKey(region, name), None)
+        return {}
 
     # -- invoking --------------------------------------------------------------------------
 
