@@ -1,0 +1,172 @@
+"""The walls around an execution environment (issue 3): each test proves one wall holds.
+
+These need root (cgroups, namespaces). The server reports what it applies through
+``lamina doctor --output json``; a test of a wall that this machine cannot build fails with the
+doctor's reason rather than passing silently.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server, create_python_function
+
+
+@pytest.fixture(scope="module")
+def features() -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    isolation: dict[str, Any] = json.loads(out)["isolation"]
+    return isolation
+
+
+def _require(features: dict[str, Any], *names: str) -> None:
+    for name in names:
+        state = features[name]
+        assert state["state"] == "on", f"isolation feature {name} is {state['state']}: {state['reason']}"
+
+
+def _invoke(client: Any, name: str, event: dict[str, Any] | None = None) -> tuple[dict[str, Any] | Any, str | None]:
+    answer = client.invoke(FunctionName=name, Payload=json.dumps(event or {}))
+    return json.loads(answer["Payload"].read()), answer.get("FunctionError")
+
+
+PROBE = '''
+import os
+
+def handler(event, context):
+    found = {"uid": os.getuid(), "pid": os.getpid(), "cwd": os.getcwd(),
+             "task_root": os.environ["LAMBDA_TASK_ROOT"],
+             "processes": sorted(p for p in os.listdir("/proc") if p.isdigit())}
+    for label, path in event["read"].items():
+        try:
+            with open(path, "rb") as source:
+                source.read(16)
+            found[label] = "readable"
+        except OSError as error:
+            found[label] = type(error).__name__
+    try:
+        open("/var/task/new-file", "w").close()
+        found["write_task"] = "written"
+    except OSError as error:
+        found["write_task"] = type(error).__name__
+    with open("/tmp/mine", "w") as scratch:
+        scratch.write("x")
+    found["tmp"] = sorted(os.listdir("/tmp"))
+    return found
+'''
+
+
+def test_code_read_only_private_tmp_no_platform_files(server: Server, lambda_client: Any,
+                                                      features: dict[str, Any]) -> None:
+    _require(features, "namespaces", "unprivileged_user")
+    other = create_python_function(lambda_client, "SECRET = 'other function code'\ndef handler(e, c):\n    return 1\n")
+    other_code = lambda_client.get_function(FunctionName=other)["Code"]["Location"]
+    name = create_python_function(lambda_client, PROBE)
+    database = str(server.data_dir / "lamina.db")
+    code_tree = str(server.data_dir / "code")
+    result, error = _invoke(lambda_client, name, {"read": {
+        "database": database, "code_store": code_tree, "other_zip": other_code, "own_code": "/var/task/app.py"}})
+    assert error is None, result
+    assert result["uid"] == 993
+    assert result["cwd"] == "/var/task" and result["task_root"] == "/var/task"
+    assert result["own_code"] == "readable"
+    assert result["database"] in {"FileNotFoundError", "PermissionError"}
+    assert result["code_store"] in {"FileNotFoundError", "PermissionError", "IsADirectoryError"}
+    assert result["write_task"] in {"OSError", "PermissionError"}  # read-only file system
+    assert result["tmp"] == ["mine"]
+    # Its own PID namespace: it is process 1 and sees no one else's processes.
+    assert result["pid"] == 1
+    assert result["processes"] == ["1"]
+
+
+def test_tmp_is_private_per_function(lambda_client: Any, features: dict[str, Any]) -> None:
+    _require(features, "namespaces")
+    writer = create_python_function(
+        lambda_client, "def handler(e, c):\n    open('/tmp/shared', 'w').write('hi')\n    return 'ok'\n")
+    reader = create_python_function(
+        lambda_client, "import os\ndef handler(e, c):\n    return os.path.exists('/tmp/shared')\n")
+    assert _invoke(lambda_client, writer) == ("ok", None)
+    assert _invoke(lambda_client, reader) == (False, None)
+
+
+def test_memory_limit_kills_with_out_of_memory(lambda_client: Any, features: dict[str, Any]) -> None:
+    _require(features, "cgroup")
+    bomb = create_python_function(lambda_client, (
+        "def handler(e, c):\n    hog = []\n    while True:\n        hog.append(bytearray(8 * 1024 * 1024))\n"),
+        MemorySize=128, Timeout=30)
+    result, error = _invoke(lambda_client, bomb)
+    assert error == "Unhandled"
+    assert result["errorType"] == "Runtime.OutOfMemory"
+    assert result["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    healthy = create_python_function(lambda_client, "def handler(e, c):\n    return 'fine'\n")
+    assert _invoke(lambda_client, healthy) == ("fine", None)
+
+
+def test_fork_bomb_is_contained(lambda_client: Any, features: dict[str, Any]) -> None:
+    _require(features, "cgroup")
+    code = (
+        "import os, time\n"
+        "def handler(e, c):\n"
+        "    started = 0\n"
+        "    try:\n"
+        "        while started < 5000:\n"
+        "            if os.fork() == 0:\n"
+        "                time.sleep(60)\n"
+        "                os._exit(0)\n"
+        "            started += 1\n"
+        "    except OSError as error:\n"
+        "        return {'started': started, 'error': error.errno}\n"
+        "    return {'started': started}\n")
+    name = create_python_function(lambda_client, code, MemorySize=2048, Timeout=60)
+    result, error = _invoke(lambda_client, name)
+    assert error is None, result
+    assert result["started"] < 1024 and result["error"] == 11  # EAGAIN from the pids limit
+    other = create_python_function(lambda_client, "def handler(e, c):\n    return 'still fine'\n")
+    assert _invoke(lambda_client, other) == ("still fine", None)
+
+
+def test_tmp_is_limited_to_ephemeral_storage(lambda_client: Any, features: dict[str, Any]) -> None:
+    _require(features, "namespaces")
+    code = (
+        "def handler(e, c):\n"
+        "    written = 0\n"
+        "    try:\n"
+        "        with open('/tmp/fill', 'wb') as f:\n"
+        "            while written < 2048:\n"
+        "                f.write(b'x' * 1024 * 1024)\n"
+        "                written += 1\n"
+        "    except OSError as error:\n"
+        "        return {'written_mb': written, 'errno': error.errno}\n"
+        "    return {'written_mb': written}\n")
+    name = create_python_function(lambda_client, code, MemorySize=2048, EphemeralStorage={"Size": 600}, Timeout=60)
+    result, error = _invoke(lambda_client, name)
+    assert error is None, result
+    assert result["errno"] == 28  # ENOSPC
+    assert 590 <= result["written_mb"] <= 600
+
+
+def test_timeout_kills_every_process_of_the_environment(lambda_client: Any, features: dict[str, Any]) -> None:
+    _require(features, "namespaces")
+    code = (
+        "import subprocess, time\n"
+        "def handler(e, c):\n"
+        "    child = subprocess.Popen(['sleep', '300'])\n"
+        "    print('host-visible marker', flush=True)\n"
+        "    time.sleep(30)\n")
+    name = create_python_function(lambda_client, code, Timeout=1)
+    result, error = _invoke(lambda_client, name)
+    assert error == "Unhandled" and result["errorType"] == "Sandbox.Timedout"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        survivors = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True).stdout.split()
+        if not survivors:
+            break
+        time.sleep(0.1)
+    assert not survivors, f"processes outlived their environment: {survivors}"
