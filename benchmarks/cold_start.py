@@ -30,6 +30,7 @@ from benchmarks.harness import (
     LaminaServer,
     cpu_us,
     create_function,
+    describe_interpreters,
     lamina_server,
     median_of,
     minor_faults,
@@ -43,6 +44,7 @@ FUNCTIONS = 100
 NO_ZYGOTE_SAMPLES = 5
 #: Between cold invokes: lets the previous environment park on ``GET next`` so samples don't overlap.
 GAP_S = 0.01
+BUDGET_S = 120.0
 TARGET_P50_MS, TARGET_P99_MS, TARGET_NO_ZYGOTE_P50_MS = 10.0, 50.0, 100.0
 PAYLOAD = b'{"name": "bench"}'
 
@@ -72,11 +74,15 @@ def _hit_rep(rep: int) -> dict[str, Any]:
         with KeepAliveClient(server.port) as client:
             _invoke(client, "warmer")  # builds the zygote
             zygotes = server.zygotes()
+            runtime = describe_interpreters(server.runtime_interpreters())
             before = set(server.environment_pids())
             time.sleep(0.2)
             server_cpu0, zygote_cpu0 = cpu_us(server.process.pid)[0], sum(cpu_us(z)[0] for z in zygotes)
             lats, inits, durations, cold = [], [], [], 0
+            give_up = time.perf_counter() + BUDGET_S
             for name in names:
+                if time.perf_counter() > give_up:
+                    raise RuntimeError(f"cold starts took over {BUDGET_S} s; is the server healthy?")
                 time.sleep(GAP_S)
                 took, report = _invoke(client, name)
                 lats.append(took)
@@ -94,7 +100,7 @@ def _hit_rep(rep: int) -> dict[str, Any]:
     stats = rep_stats(lats)
     stats.update(init_p50=statistics.median(inits) if inits else 0.0,
                  duration_p50=statistics.median(durations), cold=cold, environments=environments,
-                 same_zygote=same_zygote,
+                 same_zygote=same_zygote, runtime_interpreter=runtime,
                  server_cpu_ms=(server_cpu1 - server_cpu0) / 1000 / len(names),
                  zygote_cpu_ms=(zygote_cpu1 - zygote_cpu0) / 1000 / len(names),
                  env_cpu_ms=statistics.median(env_cpu) if env_cpu else 0.0,
@@ -146,6 +152,7 @@ def run(reps: int = 3) -> dict[str, Any]:
         print(f"         CPU per cold start: server {stats['server_cpu_ms']:.2f} ms, "
               f"zygote {stats['zygote_cpu_ms']:.2f} ms, new environment {stats['env_cpu_ms']:.2f} ms "
               f"({stats['env_minor_faults']:.0f} minor page faults)")
+    print(f"  function runtime interpreter: {hits[0]['runtime_interpreter']}")
     p50, p99 = median_of(hits, "p50"), median_of(hits, "p99")
     print(f"  median of reps: p50 {p50:.2f} ms [target <= {TARGET_P50_MS:g}: {verdict(p50, TARGET_P50_MS)}]  "
           f"p99 {p99:.2f} ms [target <= {TARGET_P99_MS:g}: {verdict(p99, TARGET_P99_MS)}]  "

@@ -114,6 +114,19 @@ def machine() -> dict[str, Any]:
     }
 
 
+def describe_interpreters(paths: Sequence[str]) -> str:
+    """``/path/python3.12 (3.12.1)`` for each interpreter a zygote runs."""
+    described = []
+    for path in paths:
+        try:
+            version = subprocess.run([path, "-c", "import platform; print(platform.python_version())"],
+                                     capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            version = "?"
+        described.append(f"{path} ({version})")
+    return ", ".join(described) or "none"
+
+
 def machine_line(info: dict[str, Any]) -> str:
     load = " ".join(f"{x:.2f}" for x in info["loadavg"])
     return (f"machine: {info['nproc']} CPU x {info['cpu']}, {info['mem_gib']} GiB, kernel {info['kernel']}, "
@@ -243,6 +256,10 @@ class LaminaServer:
     def zygotes(self) -> list[int]:
         assert self.process is not None
         return [pid for pid in children_of(self.process.pid) if "zygote.py" in _cmdline(pid)]
+
+    def runtime_interpreters(self) -> list[str]:
+        """The interpreters the zygotes run (the function runtimes' Python, not the server's)."""
+        return sorted({_cmdline(pid).split(" ", 1)[0] for pid in self.zygotes()})
 
     def environment_pids(self) -> list[int]:
         """Live execution environments: the zygotes' children."""

@@ -22,6 +22,7 @@ from benchmarks.harness import (
     NOOP,
     cpu_us,
     create_function,
+    describe_interpreters,
     lamina_server,
     median_of,
     rep_stats,
@@ -105,6 +106,8 @@ def run(reps: int = 3) -> dict[str, Any]:
         with KeepAliveClient(server.port) as client:
             timed_roundtrips(client, invoke, 1)
         envs = server.environment_pids()
+        runtime = describe_interpreters(server.runtime_interpreters())
+        print(f"  function runtime interpreter: {runtime}; environments: {len(envs)}")
         lamina = _measure(server.port, invoke, reps, COUNT, server.process.pid, envs, label="lamina")
         handler = _handler_share(server.port)
         print(f"  breakdown (median of {reps} reps x {BREAKDOWN_COUNT}; CPU from /proc/PID/schedstat):")
@@ -122,6 +125,7 @@ def run(reps: int = 3) -> dict[str, Any]:
     print(f"  handler share (REPORT Duration over {handler['n']} Tail invokes): p50 {handler['p50']:.2f} ms  "
           f"p99 {handler['p99']:.2f} ms")
     return {
+        "runtime_interpreter": runtime,
         "count_per_rep": COUNT, "warmup": WARMUP, "lamina": lamina, "floor": floor, "report_duration": handler,
         "breakdown": breakdown,
         "ratio_p50": p50 / f50, "ratio_p99": p99 / f99,

@@ -201,3 +201,101 @@ def processes_with_env(needle: str) -> list[int]:
         if marker in environ.split(b"\0") and process_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+# Functions run isolated (their own /tmp, PID namespace, another uid), so they report to the test
+# over HTTP and mark their process with a name the test can find from outside.
+
+#: Put at the top of a function's code: ``beacon(url, **data)`` POSTs ``data`` as JSON to the test.
+BEACON_CODE = '''
+import json as _beacon_json
+import urllib.request as _beacon_request
+
+
+def beacon(url, **data):
+    request = _beacon_request.Request(url, data=_beacon_json.dumps(data).encode(), method="POST",
+                                      headers={"Content-Type": "application/json"})
+    _beacon_request.urlopen(request, timeout=10).read()
+'''
+
+#: Put at the top of a function's code: ``ENVIRONMENT`` names this execution environment, and its
+#: process carries that name (``/proc/<pid>/comm``), so :func:`pids_named` finds it from outside.
+TAG_CODE = '''
+import ctypes as _tag_ctypes
+import uuid as _tag_uuid
+
+ENVIRONMENT = "lam" + _tag_uuid.uuid4().hex[:12]
+_tag_ctypes.CDLL(None).prctl(15, ENVIRONMENT.encode(), 0, 0, 0)  # PR_SET_NAME
+'''
+
+
+class Beacon:
+    """An HTTP endpoint in the test process that collects the JSON objects functions POST to it."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.messages: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+        beacon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with beacon._changed:
+                    beacon.messages.append(json.loads(body))
+                    beacon._changed.notify_all()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    def wait(self, predicate: Any = None, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The first ``count`` messages matching ``predicate``; fails after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [m for m in self.messages if predicate is None or predicate(m)]
+                if len(found) >= count:
+                    return found[:count]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} beacon message(s), got {found} of {self.messages}")
+                self._changed.wait(left)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def beacon() -> Iterator[Beacon]:
+    running = Beacon()
+    yield running
+    running.close()
+
+
+def pids_named(name: str) -> list[int]:
+    """Pids of live processes whose name (``/proc/<pid>/comm``) is ``name`` (see TAG_CODE)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == name[:15] and process_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found

@@ -19,7 +19,10 @@ from lamina.registry.code import CodeStore
 from lamina.registry.functions import FunctionRegistry
 from lamina.sandbox.spawner import Spawner, ZygoteConfig
 from lamina.services.lambda_.provider import LambdaProvider
+from lamina.services.sqs.provider import SqsProvider, sqs_protocol
+from lamina.services.sqs.queues import QueueManager
 from lamina.store.db import Store
+from lamina.store.queues import QueueStore
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +69,13 @@ class Platform:
                              parse_error=InvalidRequestContentException),
             LambdaProvider(settings, self.registry, self.invoker),
         )
+        self.queues = QueueManager(QueueStore(self.store), self.clock)
+        self.dispatcher.register("sqs", sqs_protocol(), SqsProvider(self.queues))
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.migrate)
         await asyncio.to_thread(self.registry.load)
+        await self.queues.start()
         self.invoker.start()
         # Find interpreters now, not on the first cold start (each probe runs the binary once).
         await asyncio.to_thread(runtimes.pythons)
@@ -88,4 +94,5 @@ class Platform:
 
     async def stop(self) -> None:
         await self.invoker.close()
+        await self.queues.close()
         self.store.close()

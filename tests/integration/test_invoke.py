@@ -6,24 +6,22 @@ import base64
 import json
 import re
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE, create_python_function, invoke_json, make_zip, unique_name, wait_for
+from tests.conftest import BEACON_CODE, ROLE, Beacon, create_python_function, invoke_json, make_zip, unique_name
 
 ACCOUNT = "000000000000"
 MB = 1024 * 1024
 
-ECHO = """
-import json, os, sys
+ECHO = BEACON_CODE + """
+import json, sys
 
 def handler(event, context):
-    if isinstance(event, dict) and event.get("marker"):
-        with open(event["marker"], "w") as out:
-            out.write(json.dumps({"request_id": context.aws_request_id, "pid": os.getpid()}))
+    if isinstance(event, dict) and event.get("beacon"):
+        beacon(event["beacon"], request_id=context.aws_request_id, tag=event.get("tag"))
     print("echoing", json.dumps(event))
     print("to stderr", file=sys.stderr)
     return {"event": event, "request_id": context.aws_request_id}
@@ -80,41 +78,36 @@ def test_empty_payload_is_an_empty_object(lambda_client: Any, echo: str) -> None
     assert json.loads(answer["Payload"].read())["event"] == {}
 
 
-def test_request_id_header_is_the_invocations(lambda_client: Any, echo: str, tmp_path: Path) -> None:
+def test_request_id_header_is_the_invocations(lambda_client: Any, echo: str, beacon: Beacon) -> None:
     # On AWS, Invoke's x-amzn-RequestId is the invocation's request id: the one the function sees
     # as context.aws_request_id and the one in its START/END/REPORT lines.
     answer, payload = invoke_json(lambda_client, echo, {}, LogType="Tail")
     assert report_of(tail_of(answer))["id"] == payload["request_id"]
-    marker = tmp_path / "event.json"
-    event = lambda_client.invoke(FunctionName=echo, InvocationType="Event",
-                                 Payload=json.dumps({"marker": str(marker)}))
-    assert wait_for(lambda: marker.exists() and marker.read_text().endswith("}"), timeout=10)
+    event = lambda_client.invoke(FunctionName=echo, InvocationType="Event", Payload=json.dumps({"beacon": beacon.url}))
+    [ran] = beacon.wait()
     assert (answer["ResponseMetadata"]["RequestId"], event["ResponseMetadata"]["RequestId"]) == (
-        payload["request_id"], json.loads(marker.read_text())["request_id"])
+        payload["request_id"], ran["request_id"])
 
 
-def test_event_invocation_answers_202_and_runs(lambda_client: Any, echo: str, tmp_path: Path) -> None:
-    marker = tmp_path / "ran.json"
+def test_event_invocation_answers_202_and_runs(lambda_client: Any, echo: str, beacon: Beacon) -> None:
     answer = lambda_client.invoke(FunctionName=echo, InvocationType="Event",
-                                  Payload=json.dumps({"marker": str(marker)}))
+                                  Payload=json.dumps({"beacon": beacon.url, "tag": "event"}))
     assert answer["StatusCode"] == 202
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 202
     assert answer["Payload"].read() == b""
-    assert wait_for(marker.exists, timeout=10), "the Event invocation never ran"
-    assert wait_for(lambda: marker.read_text().endswith("}"), timeout=2)
-    assert uuid.UUID(json.loads(marker.read_text())["request_id"])
+    [ran] = beacon.wait()  # the Event invocation ran, after the 202
+    assert ran["tag"] == "event" and uuid.UUID(ran["request_id"])
 
 
-def test_dry_run_answers_204_and_does_not_run(lambda_client: Any, echo: str, tmp_path: Path) -> None:
-    marker = tmp_path / "ran.json"
+def test_dry_run_answers_204_and_does_not_run(lambda_client: Any, echo: str, beacon: Beacon) -> None:
     answer = lambda_client.invoke(FunctionName=echo, InvocationType="DryRun",
-                                  Payload=json.dumps({"marker": str(marker)}))
+                                  Payload=json.dumps({"beacon": beacon.url, "tag": "dry-run"}))
     assert answer["StatusCode"] == 204
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert answer["Payload"].read() == b""
-    # A RequestResponse invoke after it is served first and proves the DryRun wrote nothing.
-    invoke_json(lambda_client, echo, {})
-    assert not marker.exists()
+    # An invocation after it reports in; the DryRun never did.
+    invoke_json(lambda_client, echo, {"beacon": beacon.url, "tag": "after"})
+    assert [m["tag"] for m in beacon.messages] == ["after"]
 
 
 def test_qualifier_latest_and_unknown_versions(lambda_client: Any, echo: str) -> None:
@@ -330,13 +323,13 @@ def test_bad_client_context(lambda_client: Any, echo: str) -> None:
 
 
 def test_runtime_lamina_cannot_run_is_a_clear_error(lambda_client: Any) -> None:
-    name = create_python_function(lambda_client, "exports.handler = async () => 1;\n", handler="index.handler",
-                                  Runtime="nodejs20.x")
+    name = create_python_function(lambda_client, "class Handler {}\n", handler="example.Handler::handleRequest",
+                                  Runtime="java21")
     with pytest.raises(ClientError) as excinfo:
         lambda_client.invoke(FunctionName=name)
     code, message, status = client_error(excinfo)
     assert (code, status) == ("InvalidRuntimeException", 502)
-    assert "nodejs20.x" in message
+    assert "java21" in message
 
 
 @pytest.mark.parametrize(("files", "modes", "reason"), [

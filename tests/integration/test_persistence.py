@@ -11,20 +11,22 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import (
+    TAG_CODE,
     Server,
     create_python_function,
     invoke_json,
     make_zip,
+    pids_named,
     process_alive,
     start_server,
     wait_for,
 )
 
-CODE = """
+CODE = TAG_CODE + """
 import os
 
 def handler(event, context):
-    return {"greeting": os.environ["GREETING"], "pid": os.getpid(), "event": event}
+    return {"greeting": os.environ["GREETING"], "environment": ENVIRONMENT, "event": event}
 """
 KEPT = ("FunctionArn", "CodeSha256", "CodeSize", "RevisionId", "LastModified", "Environment", "MemorySize",
         "Timeout", "Handler", "Runtime", "Role", "Description", "State", "LastUpdateStatus")
@@ -55,7 +57,8 @@ def test_functions_survive_a_restart(tmp_path: Path, servers: list[Server]) -> N
     new_code = CODE.replace('os.environ["GREETING"]', '"v2 code"')
     updated = client.update_function_code(FunctionName=coded, ZipFile=make_zip({"app.py": new_code}))
     before = client.get_function(FunctionName=name)
-    old_pid = invoke_json(client, name, {"n": 1})[1]["pid"]
+    old_environment = invoke_json(client, name, {"n": 1})[1]["environment"]
+    [old_pid] = pids_named(old_environment)
 
     first.stop(signal.SIGTERM)
     assert wait_for(lambda: not process_alive(old_pid), timeout=5)
@@ -69,7 +72,7 @@ def test_functions_survive_a_restart(tmp_path: Path, servers: list[Server]) -> N
     answer, payload = invoke_json(client, name, {"n": 2})
     assert "FunctionError" not in answer
     assert payload["greeting"] == "hello again" and payload["event"] == {"n": 2}
-    assert payload["pid"] != old_pid
+    assert payload["environment"] != old_environment
     with urllib.request.urlopen(after["Code"]["Location"]) as download:
         stored = download.read()
     with urllib.request.urlopen(before["Code"]["Location"].replace(str(first.port), str(second.port))) as again:

@@ -97,3 +97,23 @@ def handler(event, context):
     ids = {invoke_json(lambda_client, name)[1] for _ in range(3)}
     assert len(ids) == 3
 
+
+
+def test_code_is_read_only_and_tmp_is_writable(lambda_client: Any) -> None:
+    name = create_python_function(lambda_client, """
+import os, tempfile
+
+def handler(event, context):
+    try:
+        with open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "app.py"), "a") as code:
+            code.write("# changed by the function")
+        task_root = "writable"
+    except OSError:
+        task_root = "read-only"
+    with tempfile.NamedTemporaryFile(dir=tempfile.gettempdir()) as scratch:
+        scratch.write(b"ok")
+        scratch.flush()
+        tmp = os.path.getsize(scratch.name)
+    return [task_root, tmp]
+""")
+    assert invoke_json(lambda_client, name)[1] == ["read-only", 2]

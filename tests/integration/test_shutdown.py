@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -10,23 +9,28 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import (
+    BEACON_CODE,
+    TAG_CODE,
+    Beacon,
     create_python_function,
     invoke_json,
+    pids_named,
     process_alive,
     processes_with_env,
     start_server,
     wait_for,
 )
 
-SLOW = """
-import json, os, time
+SLOW = TAG_CODE + BEACON_CODE + """
+import subprocess, time
 
 def handler(event, context):
-    if event.get("dir"):
-        with open(os.path.join(event["dir"], "started.json"), "w") as out:
-            json.dump({"pid": os.getpid()}, out)
+    if event.get("grandchild"):
+        subprocess.Popen(["sleep", "1000"])
+    if event.get("beacon"):
+        beacon(event["beacon"], environment=ENVIRONMENT)
     time.sleep(event.get("sleep", 0))
-    return {"slept": event.get("sleep", 0), "pid": os.getpid()}
+    return {"slept": event.get("sleep", 0), "environment": ENVIRONMENT}
 """
 
 
@@ -43,29 +47,34 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def test_sigterm_lets_the_in_flight_invocation_finish(tmp_path: Path) -> None:
+def environment_pid(client: Any, name: str, **event: Any) -> int:
+    [pid] = pids_named(invoke_json(client, name, event)[1]["environment"])
+    return pid
+
+
+def test_sigterm_lets_the_in_flight_invocation_finish(tmp_path: Path, beacon: Beacon) -> None:
     server = start_server(tmp_path / "data")
     try:
         client = server.client()
         slow = create_python_function(client, SLOW)
         idle = create_python_function(client, SLOW)
-        idle_pid = invoke_json(client, idle)[1]["pid"]  # a warm, idle environment
-        helpers = children_of(server.process.pid)  # the zygote(s) that fork environments
+        idle_pid = environment_pid(client, idle, grandchild=True)  # a warm, idle environment ...
+        [grandchild] = processes_with_env(f"AWS_LAMBDA_FUNCTION_NAME={idle}")  # ... with a child of its own
+        helpers = children_of(server.process.pid)  # the zygote(s) that start environments
         assert helpers
 
         result: dict[str, Any] = {}
 
         def call() -> None:
             try:
-                result["answer"] = invoke_json(client, slow, {"sleep": 2, "dir": str(tmp_path)})
+                result["answer"] = invoke_json(client, slow, {"sleep": 2, "beacon": beacon.url})
             except Exception as error:
                 result["error"] = error
 
         caller = threading.Thread(target=call)
         caller.start()
-        started = tmp_path / "started.json"
-        assert wait_for(lambda: started.exists() and started.read_text().endswith("}"), timeout=10)
-        busy_pid = json.loads(started.read_text())["pid"]
+        [started] = beacon.wait()
+        [busy_pid] = pids_named(started["environment"])
 
         server.process.send_signal(signal.SIGTERM)
         caller.join(timeout=30)
@@ -73,13 +82,11 @@ def test_sigterm_lets_the_in_flight_invocation_finish(tmp_path: Path) -> None:
         assert "error" not in result, result.get("error")
         answer, payload = result["answer"]
         assert "FunctionError" not in answer
-        assert payload == {"slept": 2, "pid": busy_pid}
+        assert payload == {"slept": 2, "environment": started["environment"]}
 
         status = server.process.wait(timeout=30)
-        for pid in (busy_pid, idle_pid, *helpers):
+        for pid in (busy_pid, idle_pid, grandchild, *helpers):
             assert wait_for(lambda pid=pid: not process_alive(pid), timeout=5), f"process {pid} outlived the server"
-        for name in (slow, idle):
-            assert processes_with_env(f"AWS_LAMBDA_FUNCTION_NAME={name}") == []
         assert status == 0, f"exit status {status} after a clean shutdown:\n{server.log()}"
     finally:
         server.stop(signal.SIGKILL)
@@ -89,12 +96,10 @@ def test_sigint_stops_the_server_and_its_environments(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data")
     try:
         client = server.client()
-        name = create_python_function(client, SLOW)
-        pid = invoke_json(client, name)[1]["pid"]
+        pid = environment_pid(client, create_python_function(client, SLOW))
         server.process.send_signal(signal.SIGINT)
         status = server.process.wait(timeout=30)
         assert wait_for(lambda: not process_alive(pid), timeout=5)
-        assert processes_with_env(f"AWS_LAMBDA_FUNCTION_NAME={name}") == []
         # Ctrl-C: a normal exit, 0 or the shell's 130, not death by the signal (-2) or a traceback.
         assert status in (0, 130), status
         assert "Traceback" not in server.log()
@@ -108,10 +113,12 @@ def test_killed_server_leaves_no_environment(tmp_path: Path) -> None:
     try:
         client = server.client()
         name = create_python_function(client, SLOW)
-        pid = invoke_json(client, name)[1]["pid"]
+        pid = environment_pid(client, name, grandchild=True)
+        [grandchild] = processes_with_env(f"AWS_LAMBDA_FUNCTION_NAME={name}")
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait(timeout=10)
-        assert wait_for(lambda: not process_alive(pid), timeout=5), "an environment outlived a killed server"
-        assert wait_for(lambda: processes_with_env(f"AWS_LAMBDA_FUNCTION_NAME={name}") == [], timeout=5)
+        for leftover in (pid, grandchild):
+            assert wait_for(lambda leftover=leftover: not process_alive(leftover), timeout=5), \
+                f"process {leftover} outlived a killed server"
     finally:
         server.stop(signal.SIGKILL)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from lamina.aws.model import service_model
 from lamina.aws.protocol import OperationCall, RequestContext, WireProtocol
 from lamina.aws.sigv4 import credential_scope
 from lamina.errors import AwsError, NotImplementedException, ServiceException, UnknownOperationException
+from lamina.ids import new_request_id
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +121,6 @@ class Dispatcher:
                                                ("Content-Type", "application/json")], body)
         return registration.protocol.serialize_error(error, request_id)
 
-
-def new_request_id() -> str:
-    """A random (version 4) UUID string, as AWS request ids look.
-
-    ``str(uuid.uuid4())`` costs ~5 µs (a urandom syscall and a UUID object) on every request; a
-    request id must be unique, not secret, so the process PRNG (reseeded on fork) does.
-    """
-    value = random.getrandbits(128) & ~(0xF << 76) & ~(0x3 << 62) | (0x4 << 76) | (0x2 << 62)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _method(provider: object, operation: str) -> ProviderMethod | None:

@@ -13,12 +13,12 @@ import logging
 import os
 import secrets
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
 from lamina.clock import Clock
 from lamina.config import Settings
+from lamina.ids import new_request_id
 from lamina.invoker import runtimes
 from lamina.invoker.concurrency import ConcurrencyGate
 from lamina.invoker.pool import WarmPool
@@ -119,7 +119,7 @@ class Invoker:
     async def _run(self, fn: FunctionVersion, payload: bytes, client_context: str | None,
                    trace_header: str | None) -> InvokeResult:
         key = FunctionKey(fn.region, fn.name)
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         env = self._pool.take(key, fn.revision_id)
         cold = env is None
         if env is None:

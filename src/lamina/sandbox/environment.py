@@ -23,6 +23,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+from lamina.sandbox.memory import MemoryProbe
 from lamina.sandbox.runtime_api import Reply, RuntimeApiServer
 from lamina.sandbox.spawner import Zygote
 from lamina.types import FunctionErrorType
@@ -125,7 +126,7 @@ class Environment:
         self._init_output = bytearray()
         self._dropped = 0
         self._init_failure: Outcome | None = None
-        self._memory_dir: str | None = None
+        self._memory: MemoryProbe | None = None
         self._final_peak_mb = 0
         self._loop = asyncio.get_running_loop()
 
@@ -156,7 +157,7 @@ class Environment:
         try:
             spawned = await self._zygote.spawn(request, write_fd, self._on_exit)
             self.pid = spawned.pid
-            self._memory_dir = spawned.memory_dir
+            self._memory = MemoryProbe(spawned.pid, spawned.memory_dir)
         except BaseException:
             self.kill()
             raise
@@ -293,9 +294,11 @@ class Environment:
             self._dropped += max(0, len(chunk) - max(room, 0))
 
     def _on_exit(self, status: int, oom: bool, peak_bytes: int) -> None:
-        # The cgroup may already serve another environment: take the peak the zygote read at reap.
-        self._memory_dir = None
-        self._final_peak_mb = max(self._vm_hwm_mb(), -(-peak_bytes // (1024 * 1024)))
+        # The cgroup may already serve another environment: its reading is the zygote's, at reap.
+        self._final_peak_mb = max(self._final_peak_mb, -(-peak_bytes // (1024 * 1024)))
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
         self.pid = 0
         self.kill()
         if self._ready is not None and not self._ready.done():
@@ -315,31 +318,10 @@ class Environment:
         return self._init_failure
 
     def memory_used_mb(self) -> int:
-        """Peak memory: the larger of the cgroup's high-water mark (every process of the environment,
-        pages it wrote) and the runtime process's peak resident set (VmHWM, which also counts the pages
-        it shares with the zygote, as a process of its own would have to load them)."""
-        peak = 0
-        if self._memory_dir is not None:
-            for name in ("memory.max_usage_in_bytes", "memory.peak"):
-                try:
-                    with open(f"{self._memory_dir}/{name}", "rb") as source:
-                        peak = -(-int(source.read()) // (1024 * 1024))
-                        break
-                except (OSError, ValueError):
-                    continue
-        return max(peak, self._vm_hwm_mb(), self._final_peak_mb)
-
-    def _vm_hwm_mb(self) -> int:
-        if not self.pid:
-            return 0
-        try:
-            with open(f"/proc/{self.pid}/status", "rb") as status:
-                for line in status:
-                    if line.startswith(b"VmHWM:"):
-                        return -(-int(line.split()[1]) // 1024)  # kB, rounded up to MB
-        except OSError:
-            return 0
-        return 0
+        """Peak memory of the environment so far, in MB (see :mod:`lamina.sandbox.memory`)."""
+        if self._memory is not None:
+            self._final_peak_mb = max(self._memory.peak_mb(), self._final_peak_mb)
+        return self._final_peak_mb
 
     def kill(self) -> None:
         """Kill the process group and release everything; idempotent."""

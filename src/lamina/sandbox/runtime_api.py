@@ -52,6 +52,7 @@ class Reply:
 
     def invocation(self, payload: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         # Content-Type is required: awslambdaric crashes on a next-invocation reply without it.
+        self._connection.parked = False
         self._connection.send(200, payload, [(b"Content-Type", b"application/json"), *headers],
                               self.keep_alive)
 
@@ -82,7 +83,18 @@ class RuntimeApiServer:
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("_api", "_body", "_headers", "_oversized", "_parser", "_transport", "_url", "closed")
+    """One runtime's connection.
+
+    Answers produced while a read is being handled are written together at its end, and held back
+    while this connection has a ``GET next`` parked: a runtime that pipelines ``POST response`` and
+    ``GET next`` in one write (Lamina's Python bootstrap does) then gets the 202 and its next
+    invocation in one write. Every process wake-up costs tens of microseconds on a small VM; this
+    saves two per invocation. Runtimes that wait for the 202 first (awslambdaric) get it at once,
+    because their POST arrives alone.
+    """
+
+    __slots__ = ("_api", "_body", "_close_after", "_headers", "_out", "_oversized", "_parser", "_reading",
+                 "_transport", "_url", "closed", "parked")
 
     def __init__(self, api: RuntimeApiServer) -> None:
         self._api = api
@@ -93,6 +105,11 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._oversized = False
         self.closed = False
+        self._out: list[bytes] = []
+        self._reading = False
+        self._close_after = False
+        #: A ``GET next`` of this connection is waiting for an invocation.
+        self.parked = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -108,10 +125,15 @@ class _Connection(asyncio.Protocol):
         self._api._connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
+        self._reading = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
             self.send(400, b'{"errorMessage":"malformed request","errorType":"InvalidRequest"}', [], False)
+        finally:
+            self._reading = False
+        if not self.parked:
+            self._flush()
 
     # httptools callbacks
     def on_message_begin(self) -> None:
@@ -150,6 +172,7 @@ class _Connection(asyncio.Protocol):
             if method != b"GET":
                 self._error(405, "Method not allowed", "InvalidRequest", keep_alive)
                 return
+            self.parked = True
             handler.on_next(Reply(self, keep_alive))
             return
         if method != b"POST":
@@ -201,11 +224,19 @@ class _Connection(asyncio.Protocol):
         head.extend(b"%s: %s\r\n" % pair for pair in headers)
         if not keep_alive:
             head.append(b"Connection: close\r\n")
+            self._close_after = True
         head.append(b"\r\n")
         # Headers and body in one write: no Nagle stall between them.
-        self._transport.write(b"".join(head) + body)
-        if not keep_alive:
-            self._transport.close()
+        self._out.append(b"".join(head) + body)
+        if not self._reading:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._out and self._transport is not None and not self.closed:
+            self._transport.write(self._out[0] if len(self._out) == 1 else b"".join(self._out))
+            self._out.clear()
+            if self._close_after:
+                self._transport.close()
 
     def abort(self) -> None:
         if self._transport is not None:

@@ -13,6 +13,7 @@ import binascii
 import decimal
 import hashlib
 import re
+import secrets
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from lamina.errors import (
     InvalidMessageContents,
     InvalidParameterValueException,
     MissingRequiredParameterException,
+    ReceiptHandleIsInvalid,
 )
 
 Attributes = dict[str, dict[str, Any]]
@@ -200,14 +202,16 @@ def _is_number(text: str) -> bool:
 
 
 def message_size(body: str, attributes: Mapping[str, Mapping[str, Any]]) -> int:
-    """Bytes counted against MaximumMessageSize: the body plus each attribute's name, type and value."""
+    """Bytes counted against MaximumMessageSize: the body plus each attribute's name, type and value
+    (attributes need not be checked yet: a batch's total is measured before its entries are)."""
     size = len(body.encode("utf-8", "surrogatepass"))
     for name, value in attributes.items():
-        size += len(name.encode()) + len(str(value["DataType"]).encode())
-        if "BinaryValue" in value:
+        size += len(name.encode("utf-8", "surrogatepass"))
+        size += len(str(value.get("DataType") or "").encode("utf-8", "surrogatepass"))
+        if value.get("BinaryValue") is not None:
             size += len(value["BinaryValue"])
         else:
-            size += len(str(value.get("StringValue", "")).encode())
+            size += len(str(value.get("StringValue") or "").encode("utf-8", "surrogatepass"))
     return size
 
 
@@ -222,6 +226,26 @@ def select(attributes: Mapping[str, dict[str, Any]], names: Iterable[str]) -> At
     exact = set(wanted)
     return {name: value for name, value in attributes.items()
             if name in exact or (prefixes and name.startswith(prefixes))}
+
+
+# --- receipt handles ----------------------------------------------------------------------------
+
+def receipt_handle(queue_arn: str, message: Message) -> str:
+    # Opaque to clients; names the queue, the message and which receive of it this was, so a handle
+    # from an earlier receive is recognised as stale.
+    raw = f"{queue_arn} {message.id} {message.receive_count} {secrets.token_hex(6)}"
+    return base64.urlsafe_b64encode(raw.encode()).decode("ascii")
+
+
+def parse_receipt(queue_arn: str, handle: str) -> tuple[str, int]:
+    try:
+        raw = base64.b64decode(handle.encode("ascii"), altchars=b"-_", validate=True)
+        arn, message_id, count, _ = raw.decode().split(" ")
+        if arn == queue_arn:
+            return message_id, int(count)
+    except (binascii.Error, UnicodeError, ValueError):
+        pass
+    raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not a valid receipt handle.')
 
 
 # --- storage form ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 No I/O and no clock of its own: every method that depends on time takes ``now`` (epoch seconds), so
 the rules (visibility, delay, retention, redrive, FIFO ordering) are plain functions of the state.
+Not thread-safe: everything runs on the event loop.
 :class:`~lamina.services.sqs.queues.QueueManager` owns the instances, persists their changes and
 wakes long polls.
 
@@ -16,14 +17,17 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from lamina.services.sqs.attributes import DEFAULTS, FIFO_DEFAULTS, RedrivePolicy, redrive_policy
+from lamina.errors import InvalidAttributeName, InvalidParameterValueException
+from lamina.services.sqs.attributes import DEFAULTS, FIFO_DEFAULTS, KNOWN, RedrivePolicy, redrive_policy
 from lamina.services.sqs.messages import Message
 
 #: How long a FIFO deduplication id is remembered (AWS: 5 minutes).
 DEDUP_WINDOW_S = 300.0
+#: The longest a message may stay invisible after a receive (AWS: 12 hours).
+MAX_VISIBILITY_S = 43_200
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,43 @@ class Queue:
             else:
                 delayed += 1
         return visible, in_flight, delayed
+
+    def attributes_named(self, names: Sequence[str], now: float) -> dict[str, str]:
+        """GetQueueAttributes: the named attributes (``All`` for every one) that have a value."""
+        for name in names:
+            if name not in KNOWN:
+                raise InvalidAttributeName(f"Unknown Attribute {name}.")
+        visible, in_flight, delayed = self.counts(now)
+        every = {
+            **self.attributes,
+            "ApproximateNumberOfMessages": str(visible),
+            "ApproximateNumberOfMessagesNotVisible": str(in_flight),
+            "ApproximateNumberOfMessagesDelayed": str(delayed),
+            "CreatedTimestamp": str(int(self.created_at)),
+            "LastModifiedTimestamp": str(int(self.modified_at)),
+            "QueueArn": self.arn,
+        }
+        wanted = every if "All" in names else {name: every[name] for name in names if name in every}
+        return {key: value for key, value in wanted.items() if value != ""}
+
+    def in_flight_message(self, message_id: str, receive_count: int, handle: str, timeout: int,
+                          now: float) -> Message:
+        """The message a ChangeMessageVisibility names, if its visibility may become ``timeout``."""
+        if not 0 <= timeout <= MAX_VISIBILITY_S:
+            raise InvalidParameterValueException(f"Value {timeout} for parameter VisibilityTimeout is invalid. "
+                                                 f"Reason: Must be >= 0 and <= {MAX_VISIBILITY_S}, if provided.")
+        message = self.messages.get(message_id)
+        if message is None or receive_count != message.receive_count or not message.in_flight(now):
+            raise InvalidParameterValueException(
+                f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist "
+                "or is not available for visibility timeout change.")
+        # AWS counts the 12-hour limit from the receive, not from the change.
+        received = message.received_at or message.first_receive_at or now
+        if now + timeout - received > MAX_VISIBILITY_S:
+            raise InvalidParameterValueException(
+                f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for "
+                f"the message is beyond the limit [{MAX_VISIBILITY_S} seconds]")
+        return message
 
     def next_change(self, now: float) -> float | None:
         """The earliest future moment a message may become receivable (a delay or a visibility

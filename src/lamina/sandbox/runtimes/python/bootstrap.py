@@ -530,26 +530,36 @@ class RuntimeApiClient:
         self._sock: socket.socket | None = None
         self._rfile: Any = None
         self._reused = False
+        #: A ``GET next`` already went out behind the last POST (HTTP/1.1 pipelining).
+        self._next_sent = False
         self.connections = 0
 
     def next_invocation(self) -> tuple[dict[str, str], bytes]:
         """Block until the platform hands out an invocation; returns (lower-cased headers, body)."""
-        status, headers, body = self._exchange(self._next_request)
+        if self._next_sent:
+            self._next_sent = False
+            status, headers, body = self._exchange(b"", send=False)
+        else:
+            status, headers, body = self._exchange(self._next_request)
         if status != 200:
             raise RuntimeApiError(f"GET invocation/next answered {status}: {body[:200]!r}", status)
         return headers, body
 
     def post_response(self, request_id: str, payload: bytes, content_type: str) -> int:
-        """POST the handler's result; returns the status (202 accepted; 4xx rejected, not fatal)."""
+        """POST the handler's result and ask for the next invocation in the same write.
+
+        Returns the POST's status (202 accepted; 4xx rejected, not fatal). The pipelined ``GET next``
+        saves one process wake-up per invocation on each side, the dominant cost on small VMs.
+        """
         return self._post(f"/invocation/{request_id}/response", payload,
-                          f"Content-Type: {content_type}\r\n")
+                          f"Content-Type: {content_type}\r\n", pipeline_next=True)
 
     def post_error(self, request_id: str, body: bytes, error_type: str, xray_cause: str) -> int:
         """POST an invocation error; returns the status as :meth:`post_response` does."""
         extra = f"Content-Type: application/json\r\nLambda-Runtime-Function-Error-Type: {_header(error_type)}\r\n"
         if xray_cause and len(xray_cause) < _XRAY_CAUSE_LIMIT:
             extra += f"Lambda-Runtime-Function-XRay-Error-Cause: {xray_cause}\r\n"
-        return self._post(f"/invocation/{request_id}/error", body, extra)
+        return self._post(f"/invocation/{request_id}/error", body, extra, pipeline_next=True)
 
     def post_init_error(self, body: bytes, error_type: str) -> int:
         """POST an init error with its type in Lambda-Runtime-Function-Error-Type (as awslambdaric)."""
@@ -563,9 +573,12 @@ class RuntimeApiClient:
             self._sock.close()
         self._sock = self._rfile = None
 
-    def _post(self, path: str, body: bytes, headers: str) -> int:
+    def _post(self, path: str, body: bytes, headers: str, pipeline_next: bool = False) -> int:
         head = (f"POST {_API_PREFIX}{path} HTTP/1.1\r\n{headers}Content-Length: {len(body)}\r\n").encode()
-        status, _, answer = self._exchange(head + self._common + b"\r\n" + body)
+        request = head + self._common + b"\r\n" + body
+        status, _, answer = self._exchange(request + self._next_request if pipeline_next else request)
+        # The GET is outstanding only if the connection it went out on is still open.
+        self._next_sent = pipeline_next and self._sock is not None
         if status >= 500:
             raise RuntimeApiError(f"POST {path} answered {status}: {answer[:200]!r}", status)
         return status
@@ -579,14 +592,15 @@ class RuntimeApiClient:
         self._sock, self._rfile, self._reused = sock, sock.makefile("rb"), False
         self.connections += 1
 
-    def _exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _exchange(self, request: bytes, send: bool = True) -> tuple[int, dict[str, str], bytes]:
         for attempt in (1, 2):
             if self._sock is None:
                 self._connect()
             assert self._sock is not None
-            reused = self._reused
+            reused = self._reused and send
             try:
-                self._sock.sendall(request, _SEND_FLAGS)
+                if send:
+                    self._sock.sendall(request, _SEND_FLAGS)
                 status_line = self._rfile.readline(65537)
                 if not status_line:
                     raise ConnectionResetError("connection closed by the Runtime API")

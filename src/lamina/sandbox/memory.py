@@ -1,0 +1,51 @@
+"""Peak memory of an execution environment, read once per invocation for the REPORT line.
+
+The files stay open and are re-read with ``pread`` (one system call each): this runs on the warm
+invoke path. The peak is the larger of the environment cgroup's high-water mark (every process of
+the environment, the pages it wrote) and the runtime process's peak resident set (VmHWM, which also
+counts the pages shared with the zygote, as a process started on its own would have to load them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+MB = 1024 * 1024
+
+
+class MemoryProbe:
+    def __init__(self, pid: int, cgroup_dir: str | None) -> None:
+        self._status = _open(f"/proc/{pid}/status")
+        self._cgroup = -1
+        if cgroup_dir is not None:
+            self._cgroup = _open(f"{cgroup_dir}/memory.max_usage_in_bytes")
+            if self._cgroup < 0:
+                self._cgroup = _open(f"{cgroup_dir}/memory.peak")
+
+    def peak_mb(self) -> int:
+        peak = 0
+        if self._cgroup >= 0:
+            with contextlib.suppress(OSError, ValueError):
+                peak = -(-int(os.pread(self._cgroup, 64, 0)) // MB)
+        if self._status >= 0:
+            with contextlib.suppress(OSError, ValueError):
+                status = os.pread(self._status, 4096, 0)
+                start = status.find(b"VmHWM:")
+                if start >= 0:
+                    kb = int(status[start + 6:status.index(b"kB", start)])
+                    peak = max(peak, -(-kb // 1024))
+        return peak
+
+    def close(self) -> None:
+        for fd in (self._status, self._cgroup):
+            if fd >= 0:
+                os.close(fd)
+        self._status = self._cgroup = -1
+
+
+def _open(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return -1
