@@ -42,7 +42,7 @@ def main() -> None:
 
     info = machine()
     print(machine_line(info))
-    print(f"command: python -m benchmarks {' '.join(args.names)} --reps {args.reps}".rstrip())
+    print("command: " + " ".join(["python -m benchmarks", *args.names, f"--reps {args.reps}"]))
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": info, "reps": args.reps, "benchmarks": {}}
     for name in names:

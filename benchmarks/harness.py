@@ -130,7 +130,7 @@ def describe_interpreters(paths: Sequence[str]) -> str:
 def machine_line(info: dict[str, Any]) -> str:
     load = " ".join(f"{x:.2f}" for x in info["loadavg"])
     return (f"machine: {info['nproc']} CPU x {info['cpu']}, {info['mem_gib']} GiB, kernel {info['kernel']}, "
-            f"Python {info['python']}; load average {load}; {info['date_utc']} UTC; commit {info['commit']}")
+            f"server Python {info['python']}; load average {load}; {info['date_utc']} UTC; commit {info['commit']}")
 
 
 def _git_head() -> str:
@@ -188,7 +188,7 @@ def minor_faults(pid: int) -> int:
         return 0
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
     except OSError:
@@ -255,11 +255,11 @@ class LaminaServer:
 
     def zygotes(self) -> list[int]:
         assert self.process is not None
-        return [pid for pid in children_of(self.process.pid) if "zygote.py" in _cmdline(pid)]
+        return [pid for pid in children_of(self.process.pid) if "zygote.py" in cmdline(pid)]
 
     def runtime_interpreters(self) -> list[str]:
         """The interpreters the zygotes run (the function runtimes' Python, not the server's)."""
-        return sorted({_cmdline(pid).split(" ", 1)[0] for pid in self.zygotes()})
+        return sorted({cmdline(pid).split(" ", 1)[0] for pid in self.zygotes()})
 
     def environment_pids(self) -> list[int]:
         """Live execution environments: the zygotes' children."""

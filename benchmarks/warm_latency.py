@@ -107,7 +107,7 @@ def run(reps: int = 3) -> dict[str, Any]:
             timed_roundtrips(client, invoke, 1)
         envs = server.environment_pids()
         runtime = describe_interpreters(server.runtime_interpreters())
-        print(f"  function runtime interpreter: {runtime}; environments: {len(envs)}")
+        print(f"  zygote interpreters: {runtime}; environments: {len(envs)}")
         lamina = _measure(server.port, invoke, reps, COUNT, server.process.pid, envs, label="lamina")
         handler = _handler_share(server.port)
         print(f"  breakdown (median of {reps} reps x {BREAKDOWN_COUNT}; CPU from /proc/PID/schedstat):")

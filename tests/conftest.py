@@ -299,3 +299,18 @@ def pids_named(name: str) -> list[int]:
         if comm == name[:15] and process_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+def pid_named(name: str, timeout: float = 5.0) -> int:
+    """The one live process named ``name``.
+
+    Waits, because a child the process just started keeps its parent's name until its exec completes.
+    """
+    found: list[int] = []
+
+    def one() -> bool:
+        found[:] = pids_named(name)
+        return len(found) == 1
+
+    assert wait_for(one, timeout=timeout), f"processes named {name}: {found}"
+    return found[0]

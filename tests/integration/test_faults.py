@@ -15,7 +15,7 @@ from tests.conftest import (
     Server,
     create_python_function,
     invoke_json,
-    pids_named,
+    pid_named,
     process_alive,
     processes_with_env,
     wait_for,
@@ -56,7 +56,7 @@ def warm_environment(client: Any, name: str, **event: Any) -> tuple[str, int]:
     """Start an environment with a harmless invocation; its name and its pid as seen from here."""
     answer, payload = invoke_json(client, name, {"action": "none", **event})
     assert "FunctionError" not in answer, payload
-    [pid] = pids_named(payload["environment"])
+    pid = pid_named(payload["environment"])
     return payload["environment"], pid
 
 

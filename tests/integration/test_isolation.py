@@ -81,9 +81,9 @@ def test_code_read_only_private_tmp_no_platform_files(server: Server, lambda_cli
     assert result["code_store"] in {"FileNotFoundError", "PermissionError", "IsADirectoryError"}
     assert result["write_task"] in {"OSError", "PermissionError"}  # read-only file system
     assert result["tmp"] == ["mine"]
-    # Its own PID namespace: it is process 1 and sees no one else's processes.
-    assert result["pid"] == 1
-    assert result["processes"] == ["1"]
+    # Its own PID namespace: the namespace's init is 1, the runtime 2, and no one else is visible.
+    assert result["pid"] == 2
+    assert result["processes"] == ["1", "2"]
 
 
 def test_tmp_is_private_per_function(lambda_client: Any, features: dict[str, Any]) -> None:

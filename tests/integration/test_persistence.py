@@ -16,7 +16,7 @@ from tests.conftest import (
     create_python_function,
     invoke_json,
     make_zip,
-    pids_named,
+    pid_named,
     process_alive,
     start_server,
     wait_for,
@@ -58,7 +58,7 @@ def test_functions_survive_a_restart(tmp_path: Path, servers: list[Server]) -> N
     updated = client.update_function_code(FunctionName=coded, ZipFile=make_zip({"app.py": new_code}))
     before = client.get_function(FunctionName=name)
     old_environment = invoke_json(client, name, {"n": 1})[1]["environment"]
-    [old_pid] = pids_named(old_environment)
+    old_pid = pid_named(old_environment)
 
     first.stop(signal.SIGTERM)
     assert wait_for(lambda: not process_alive(old_pid), timeout=5)

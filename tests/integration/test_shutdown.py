@@ -14,7 +14,7 @@ from tests.conftest import (
     Beacon,
     create_python_function,
     invoke_json,
-    pids_named,
+    pid_named,
     process_alive,
     processes_with_env,
     start_server,
@@ -48,8 +48,7 @@ def children_of(pid: int) -> list[int]:
 
 
 def environment_pid(client: Any, name: str, **event: Any) -> int:
-    [pid] = pids_named(invoke_json(client, name, event)[1]["environment"])
-    return pid
+    return pid_named(invoke_json(client, name, event)[1]["environment"])
 
 
 def test_sigterm_lets_the_in_flight_invocation_finish(tmp_path: Path, beacon: Beacon) -> None:
@@ -74,7 +73,7 @@ def test_sigterm_lets_the_in_flight_invocation_finish(tmp_path: Path, beacon: Be
         caller = threading.Thread(target=call)
         caller.start()
         [started] = beacon.wait()
-        [busy_pid] = pids_named(started["environment"])
+        busy_pid = pid_named(started["environment"])
 
         server.process.send_signal(signal.SIGTERM)
         caller.join(timeout=30)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import FrameType
 
 import typer
+import uvicorn
 
 from lamina import __version__
 from lamina.app import Platform
@@ -13,9 +15,16 @@ from lamina.config import Settings
 from lamina.server import LaminaApp
 
 
-def run(settings: Settings, examples: Path | None = None) -> None:
-    import uvicorn
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, so the process would die of the
+    signal; a clean shutdown is a success and exits 0."""
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
+
+def run(settings: Settings, examples: Path | None = None) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     platform = Platform(settings, examples=examples)
     config = uvicorn.Config(
@@ -28,4 +37,4 @@ def run(settings: Settings, examples: Path | None = None) -> None:
     typer.echo(f"Lamina {__version__} listening on {settings.endpoint} (region {settings.region}, "
                f"data in {settings.data_dir})")
     typer.echo(f"  export AWS_ENDPOINT_URL={settings.endpoint}")
-    uvicorn.Server(config).run()
+    _Server(config).run()

@@ -91,16 +91,19 @@ class Invoker:
 
     # -- invoking --------------------------------------------------------------------------
 
-    async def invoke(self, fn: FunctionVersion, payload: bytes, *, client_context: str | None = None,
-                     trace_header: str | None = None) -> InvokeResult:
+    async def invoke(self, fn: FunctionVersion, payload: bytes, *, request_id: str | None = None,
+                     client_context: str | None = None, trace_header: str | None = None) -> InvokeResult:
         """Run one invocation and return its result; function failures are results, not raises.
+
+        ``request_id`` is the API request's id: on AWS the invoke's ``x-amzn-RequestId`` is the
+        ``context.aws_request_id`` the function sees. A fresh one is made when absent.
 
         Raises TooManyRequestsException over a concurrency limit or the scaling rate.
         """
         key = FunctionKey(fn.region, fn.name)
         self.gate.admit(key)
         try:
-            return await self._run(fn, payload, client_context, trace_header)
+            return await self._run(fn, payload, request_id or new_request_id(), client_context, trace_header)
         finally:
             self.gate.release(key)
 
@@ -112,14 +115,13 @@ class Invoker:
 
     async def _event(self, fn: FunctionVersion, payload: bytes, request_id: str) -> None:
         try:
-            await self.invoke(fn, payload, trace_header=None)
+            await self.invoke(fn, payload, request_id=request_id)
         except Exception:
             log.exception("asynchronous invocation %s of %s failed", request_id, fn.arn)
 
-    async def _run(self, fn: FunctionVersion, payload: bytes, client_context: str | None,
+    async def _run(self, fn: FunctionVersion, payload: bytes, request_id: str, client_context: str | None,
                    trace_header: str | None) -> InvokeResult:
         key = FunctionKey(fn.region, fn.name)
-        request_id = new_request_id()
         env = self._pool.take(key, fn.revision_id)
         cold = env is None
         if env is None:

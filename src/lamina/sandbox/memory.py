@@ -15,8 +15,12 @@ MB = 1024 * 1024
 
 
 class MemoryProbe:
+    """``pid`` is the environment's first process: the runtime itself, or the init of its PID
+    namespace, whose only child is the runtime (looked up on the first reading)."""
+
     def __init__(self, pid: int, cgroup_dir: str | None) -> None:
-        self._status = _open(f"/proc/{pid}/status")
+        self._pid = pid
+        self._status = -1
         self._cgroup = -1
         if cgroup_dir is not None:
             self._cgroup = _open(f"{cgroup_dir}/memory.max_usage_in_bytes")
@@ -24,6 +28,9 @@ class MemoryProbe:
                 self._cgroup = _open(f"{cgroup_dir}/memory.peak")
 
     def peak_mb(self) -> int:
+        if self._status < 0 and self._pid:
+            self._status = _open(f"/proc/{_runtime_pid(self._pid)}/status")
+            self._pid = 0
         peak = 0
         if self._cgroup >= 0:
             with contextlib.suppress(OSError, ValueError):
@@ -42,6 +49,15 @@ class MemoryProbe:
             if fd >= 0:
                 os.close(fd)
         self._status = self._cgroup = -1
+
+
+def _runtime_pid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            found = children.read().split()
+    except OSError:
+        return pid
+    return int(found[0]) if len(found) == 1 else pid
 
 
 def _open(path: str) -> int:

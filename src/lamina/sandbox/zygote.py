@@ -54,6 +54,8 @@ jail = _load("lamina_jail", os.path.join(HERE, "jail.py"))
 class Child:
     cgroup: str | None
     tmp: str | None
+    #: Read end of the pipe on which the namespace's init reports the runtime's wait status.
+    status_fd: int = -1
 
 
 class Zygote:
@@ -78,23 +80,35 @@ class Zygote:
     def spawn(self, message: dict[str, Any], output_fd: int) -> None:
         cgroup = self.cgroups.acquire(message["memory_mb"], 1024) if self.cgroups else None
         tmp = None if self.namespaces else jail.private_tmp(self.config["tmp_root"], f"{self.pid}-{message['id']}")
+        status_r, status_w = os.pipe2(os.O_CLOEXEC) if self.namespaces else (-1, -1)
         try:
             pid = jail.clone(jail.CLONE_NEWNS | jail.CLONE_NEWPID) if self.namespaces else os.fork()
         except OSError as error:
             if cgroup and self.cgroups:
                 self.cgroups.release(cgroup)
-            os.close(output_fd)
+            for fd in (output_fd, status_r, status_w):
+                if fd >= 0:
+                    os.close(fd)
             self.send({"id": message["id"], "error": f"cannot start an environment: {error}"})
             return
         if pid == 0:
-            self._child(message, output_fd, cgroup, tmp)
+            self._child(message, output_fd, cgroup, tmp, status_w)
         os.close(output_fd)
-        self.children[pid] = Child(cgroup, tmp)
+        if status_w >= 0:
+            os.close(status_w)
+            os.set_blocking(status_r, False)
+        self.children[pid] = Child(cgroup, tmp, status_r)
         memory = self.cgroups.memory_dir(cgroup) if self.cgroups and cgroup else None
         self.send({"id": message["id"], "pid": pid, "memory": memory})
 
-    def _child(self, message: dict[str, Any], output_fd: int, cgroup: str | None, tmp: str | None) -> None:
-        """Runs in the new environment's process; never returns."""
+    def _child(self, message: dict[str, Any], output_fd: int, cgroup: str | None, tmp: str | None,
+               status_fd: int) -> None:
+        """Runs in the new environment's process; never returns.
+
+        In a PID namespace this first process becomes the namespace's init (see :func:`_init`) and
+        the runtime runs as its child, PID 2: the kernel ignores signals a namespace's PID 1 sends
+        itself, so a runtime running as PID 1 could not ``os.abort()`` or ``kill -9`` itself.
+        """
         try:
             os.setsid()  # own process group: killing it takes grandchildren along
             self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -118,16 +132,23 @@ class Zygote:
                 env["TMPDIR"] = tmp or "/tmp"
             env["LAMBDA_TASK_ROOT"] = task_root
             jail.set_rlimits(None if cgroup else message["memory_mb"] + 64)
+            if self.namespaces:
+                runtime = os.fork()
+                if runtime != 0:
+                    _init(runtime, status_fd)
+                self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            argv = message.get("exec")
+            if argv and "/" not in argv[0]:
+                argv = [os.path.join(task_root, argv[0]), *argv[1:]]
+            if argv and not os.access(argv[0], os.X_OK):
+                self._invalid_entrypoint(argv[0], env)
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)
             os.closerange(3, 65536)
             os.umask(0o022)
             os.environ.clear()
             os.environ.update(env)
-            argv = message.get("exec")
             if argv:
-                if "/" not in argv[0]:
-                    argv = [os.path.join(task_root, argv[0]), *argv[1:]]
                 os.execve(argv[0], argv, env)
             sys.argv = ["bootstrap"]
             self.bootstrap.main()
@@ -140,6 +161,20 @@ class Zygote:
             finally:
                 os._exit(127)
 
+    def _invalid_entrypoint(self, program: str, env: dict[str, str]) -> None:
+        """A custom runtime without a usable bootstrap: report it as AWS does, then exit."""
+        if os.path.exists(program):
+            message = f"Error: fork/exec {program}: permission denied"
+        else:
+            message = f"Error: Couldn't find valid bootstrap(s): [{program} /opt/bootstrap]"
+        error_type = "Runtime.InvalidEntrypoint"
+        body = json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": []}).encode()
+        try:
+            self.bootstrap.RuntimeApiClient(env["AWS_LAMBDA_RUNTIME_API"]).post_init_error(body, error_type)
+        finally:
+            os.write(2, f"{message}\n{error_type}\n".encode())
+            os._exit(1)
+
     def reap(self) -> None:
         while True:
             try:
@@ -151,6 +186,9 @@ class Zygote:
             child = self.children.pop(pid, None)
             oom = False
             peak = 0
+            if child is not None and child.status_fd >= 0:
+                status = _reported_status(child.status_fd, status)
+                os.close(child.status_fd)
             if child is not None:
                 if child.cgroup is not None and self.cgroups is not None:
                     peak = self.cgroups.peak_bytes(child.cgroup)
@@ -168,8 +206,36 @@ class Zygote:
                 os.waitpid(pid, 0)
             if child.tmp:
                 jail.remove_tree(child.tmp)
+            if child.status_fd >= 0:
+                os.close(child.status_fd)
         if self.cgroups is not None:
             self.cgroups.close()
+
+
+def _init(runtime: int, status_fd: int) -> None:
+    """PID 1 of an environment's namespace: reap every process, report the runtime's wait status
+    on ``status_fd`` when it ends, then exit (the kernel then kills what is left). Never returns."""
+    os.closerange(0, status_fd)
+    os.closerange(status_fd + 1, 65536)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            continue
+        if pid == runtime:
+            os.write(status_fd, status.to_bytes(4, "little"))
+            os._exit(0)
+
+
+def _reported_status(fd: int, fallback: int) -> int:
+    """The runtime's wait status as its namespace's init reported it, else the init's own."""
+    try:
+        data = os.read(fd, 4)
+    except OSError:
+        return fallback
+    return int.from_bytes(data, "little") if len(data) == 4 else fallback
 
 
 def serve(fd: int, config: dict[str, Any]) -> None:

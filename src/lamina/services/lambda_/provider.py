@@ -196,7 +196,7 @@ class LambdaProvider:
             self._invoker.invoke_event(fn, payload, ctx.request_id)
             return {"StatusCode": 202}
         result = await self._invoker.invoke(
-            fn, payload, client_context=_client_context(params.get("ClientContext")),
+            fn, payload, request_id=ctx.request_id, client_context=_client_context(params.get("ClientContext")),
             trace_header=ctx.request.headers.get("x-amzn-trace-id"))
         answer: dict[str, Any] = {"StatusCode": 200, "Payload": result.payload,
                                   "ExecutedVersion": result.executed_version}

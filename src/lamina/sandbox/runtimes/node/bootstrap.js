@@ -144,11 +144,19 @@ let currentTenantId;
 let logError = () => {}; // AWS's structuredConsole.logError, set by patchConsole
 
 /**
- * Write all of `text` to fd 1 now. fs.writeSync, not process.stdout: the record must be in the pipe
- * before the result is POSTed, and one record must be one write. If user code has opened
- * process.stdout the fd is non-blocking, so a full pipe is waited out here instead of dropping.
+ * Write all of `text` to fd 1 now, in one write. fs.writeSync, not process.stdout: the record must
+ * be in the pipe before the result is POSTed (AWS's runtime writes its telemetry fd the same way).
+ *
+ * Once user code has opened process.stdout (or stderr, when both share the pipe) the pipe is
+ * non-blocking and libuv may hold a backlog of the user's writes; a record then goes through
+ * process.stdout behind that backlog, so lines never interleave, and every POST waits for the
+ * backlog to drain (afterStdioDrained).
  */
 function writeStdout(text) {
+  if (stdoutStream !== null && stdoutStream.writableLength > 0 && !stdoutStream.destroyed) {
+    stdoutStream.write(text);
+    return;
+  }
   const buffer = Buffer.from(text, 'utf8');
   let written = 0;
   while (written < buffer.length) {
@@ -156,7 +164,11 @@ function writeStdout(text) {
       written += fs.writeSync(1, buffer, written, buffer.length - written);
     } catch (error) {
       if (error.code !== 'EAGAIN') return; // stdout closed (EPIPE, EBADF): the record is lost
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      if (stdoutStream !== null && !stdoutStream.destroyed) {
+        stdoutStream.write(buffer.subarray(written)); // queued in order; drained before the POST
+        return;
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // the pipe is full: wait
     }
   }
 }
@@ -251,6 +263,7 @@ function patchConsole(env) {
 // process.stdout/stderr are lazy getters; remember the streams user code opens, so that what it
 // wrote through them (queued by libuv when the pipe was full) is drained before a result is posted.
 const openedStdio = [];
+let stdoutStream = null;
 
 function watchStdio() {
   for (const name of ['stdout', 'stderr']) {
@@ -262,6 +275,7 @@ function watchStdio() {
       get() {
         const stream = descriptor.get.call(this);
         if (!openedStdio.includes(stream)) openedStdio.push(stream);
+        if (name === 'stdout') stdoutStream = stream;
         return stream;
       },
       set: descriptor.set,
@@ -291,8 +305,8 @@ class RuntimeApiError extends Error {}
 
 /**
  * The Runtime API over Node's http client on one keep-alive connection (maxSockets 1, as AWS's
- * RAPIDClient). Each POST carries Content-Length and a string body, so Node sends headers and
- * body in one write. A request on a reused connection that the server had already closed is
+ * RAPIDClient). Each POST carries Content-Length and its whole body in end(), so Node sends
+ * headers and body in one write. A request on a reused connection that the server had already closed is
  * retried once on a fresh one.
  */
 class RuntimeApiClient {
@@ -324,7 +338,9 @@ class RuntimeApiClient {
 
   postError(requestId, error) {
     const body = errorBody(error);
-    const headers = { 'Content-Type': 'application/json', 'Lambda-Runtime-Function-Error-Type': headerValue(body.errorType) };
+    const headers = {
+      'Content-Type': 'application/json', 'Lambda-Runtime-Function-Error-Type': headerValue(body.errorType),
+    };
     const cause = asciiJson(xrayCause(error));
     if (cause && cause.length < XRAY_CAUSE_LIMIT) headers['Lambda-Runtime-Function-XRay-Error-Cause'] = cause;
     return this.post(`/invocation/${encodeURIComponent(requestId)}/error`, JSON.stringify(body), headers);
@@ -357,13 +373,16 @@ class RuntimeApiClient {
         response.on('end', () => resolve({
           status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks).toString('utf8'),
         }));
-        response.on('error', (error) => reject(new RuntimeApiError(`Runtime API connection failed: ${error.message}`)));
+        response.on('close', () => {
+          if (!response.complete) reject(new RuntimeApiError('Runtime API connection closed inside a response'));
+        });
       });
       request.on('error', (error) => {
         if (!retried && request.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
           resolve(this.request(method, route, headers, body, true)); // a stale keep-alive connection
         } else if (error.code === 'ECONNREFUSED' || error.code === 'ENOENT' || error.code === 'ENOTFOUND') {
-          reject(new RuntimeApiError(`cannot connect to the Runtime API at ${this.host}:${this.port}: ${error.message}`));
+          const where = `${this.host}:${this.port}`;
+          reject(new RuntimeApiError(`cannot connect to the Runtime API at ${where}: ${error.message}`));
         } else {
           reject(new RuntimeApiError(`Runtime API connection failed: ${error.message}`));
         }
@@ -575,7 +594,8 @@ class Runtime {
     };
     const complete = (result) => {
       if (completed) {
-        console.error('Invocation has already been reported as done. Cannot call complete more than once per invocation.');
+        console.error('Invocation has already been reported as done. Cannot call complete more than once ' +
+          'per invocation.');
         return;
       }
       completed = true;
@@ -646,9 +666,19 @@ class Runtime {
   /**
    * A streamed response, buffered: the chunks the handler writes become one response, as when a
    * streaming function is called with Invoke on AWS (Lamina's Runtime API has no streaming mode).
+   * A handler whose promise never settles fails with Runtime.NodeJsExit when the loop empties
+   * (AWS's runtime would start the next GET and leave the invoke to time out).
    */
   async invokeStreaming(requestId, headers, body) {
-    beforeExit = () => this.scheduleNext();
+    let settled = false;
+    const fail = (error) => {
+      beforeExit = noBeforeExit;
+      if (settled) return;
+      settled = true;
+      logError('Invoke Error', error);
+      this.finish(() => this.client.postError(requestId, intoError(error)), requestId, 'error');
+    };
+    beforeExit = () => fail(new NodeJsExit());
     const { Writable } = require('stream');
     const chunks = [];
     const highWaterMark = parseInt(this.handler[HIGH_WATER_MARK], 10);
@@ -665,13 +695,14 @@ class Runtime {
       const result = this.handler(JSON.parse(body), stream, this.contextFor({}, headers));
       if (!isPromise(result)) throw new Error('Streaming does not support non-async handlers.');
       if ((await result) !== undefined) console.warn('Streaming handlers ignore return values.');
-      if (!stream.writableFinished) throw new Error('Response stream is not finished.');
+      if (!stream.writableEnded) throw new Error('Response stream is not finished.');
+      if (!stream.writableFinished) await new Promise((resolve) => stream.once('finish', resolve));
     } catch (error) {
-      beforeExit = noBeforeExit;
-      logError('Invoke Error', error);
-      return this.finish(() => this.client.postError(requestId, intoError(error)), requestId, 'error');
+      return fail(error);
     }
     beforeExit = noBeforeExit;
+    if (settled) return undefined;
+    settled = true;
     const payload = Buffer.concat(chunks);
     return this.finish(() => this.client.post(`/invocation/${encodeURIComponent(requestId)}/response`,
       payload, { 'Content-Type': contentType }), requestId, 'response');
