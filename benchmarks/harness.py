@@ -111,6 +111,7 @@ def machine() -> dict[str, Any]:
         "loadavg": os.getloadavg(),
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "commit": _git_head(),
+        "uncommitted": _git_dirty(),
     }
 
 
@@ -130,7 +131,19 @@ def describe_interpreters(paths: Sequence[str]) -> str:
 def machine_line(info: dict[str, Any]) -> str:
     load = " ".join(f"{x:.2f}" for x in info["loadavg"])
     return (f"machine: {info['nproc']} CPU x {info['cpu']}, {info['mem_gib']} GiB, kernel {info['kernel']}, "
-            f"server Python {info['python']}; load average {load}; {info['date_utc']} UTC; commit {info['commit']}")
+            f"server Python {info['python']}; load average {load}; {info['date_utc']} UTC; commit {info['commit']}"
+            + (f" ({len(info['uncommitted'])} src files with uncommitted changes)" if info.get("uncommitted") else ""))
+
+
+def _git_dirty() -> list[str]:
+    """Tracked files with uncommitted changes (read-only ``git status``): what was measured beyond
+    the commit."""
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True, timeout=5, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line[3:] for line in out.splitlines() if line[3:].startswith("src/")]
 
 
 def _git_head() -> str:

@@ -1,0 +1,100 @@
+"""What every part of the Lambda API shares: the parts it is built from, and name resolution."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from lamina.aws.protocol import RequestContext
+from lamina.config import Settings
+from lamina.errors import (
+    InvalidParameterValueException,
+    InvalidRequestContentException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
+from lamina.invoker.invoker import Invoker
+from lamina.registry.functions import FunctionRegistry
+from lamina.registry.model import FunctionVersion, State
+from lamina.services.lambda_.shapes import resolve_function
+from lamina.types import LATEST
+
+
+class LambdaBase:
+    """The state every Lambda API mixin works with. Each mixin adds the operations of one surface;
+    :class:`lamina.services.lambda_.provider.LambdaProvider` combines them."""
+
+    def __init__(self, settings: Settings, registry: FunctionRegistry, invoker: Invoker) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._invoker = invoker
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _function(self, ctx: RequestContext, params: dict[str, Any]) -> FunctionVersion:
+        region, name, qualifier = resolve_function(params["FunctionName"], ctx.region, ctx.account_id)
+        qualifier = params.get("Qualifier") or qualifier
+        fn = self._registry.get(region, name)
+        if qualifier and qualifier != LATEST:
+            raise ResourceNotFoundException(f"Function not found: {fn.arn}:{qualifier}")
+        return fn
+
+    @staticmethod
+    def _ensure_updatable(fn: FunctionVersion) -> None:
+        if fn.state not in (State.ACTIVE, State.INACTIVE):
+            raise ResourceConflictException(
+                "The operation cannot be performed at this time. The function is currently in the "
+                f"following state: {fn.state.value}")
+
+
+def only_latest(qualifier: str | None) -> None:
+    if qualifier and qualifier != LATEST:
+        raise InvalidParameterValueException("Only $LATEST can be updated; published versions are immutable.")
+
+
+def refuse_unsupported(params: dict[str, Any]) -> None:
+    """Say clearly what Lamina does not do yet instead of ignoring it."""
+    if params.get("PackageType", "Zip") != "Zip":
+        raise InvalidParameterValueException("Lamina runs Zip functions; PackageType Image is not supported.")
+    if params.get("Layers"):
+        raise InvalidParameterValueException("Layers are not supported by this Lamina version yet.")
+    if params.get("FileSystemConfigs"):
+        raise InvalidParameterValueException("FileSystemConfigs (EFS) are not supported by Lamina.")
+
+
+def check_json(payload: bytes) -> bytes:
+    """AWS refuses invoke payloads that are not JSON; an empty payload is the empty object."""
+    if not payload.strip():
+        return b"{}"
+    try:
+        json.loads(payload)
+    except ValueError as error:
+        raise InvalidRequestContentException(
+            f"Could not parse request body into json: Could not parse payload into json: {error}") from None
+    return payload
+
+
+def client_context(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidRequestContentException(
+            "Client context must be a valid Base64-encoded JSON object.") from None
+
+
+def encode_marker(index: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"i": index}).encode()).decode()
+
+
+def decode_marker(marker: str) -> int:
+    try:
+        index = json.loads(base64.urlsafe_b64decode(marker.encode()))["i"]
+        if not isinstance(index, int) or index < 0:
+            raise ValueError
+        return index
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidParameterValueException(f"Invalid Marker: {marker}") from None

@@ -1,0 +1,128 @@
+"""Lambda functions: create, read, list, update, delete, account settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lamina.aws.protocol import RequestContext
+from lamina.errors import (
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+)
+from lamina.registry.model import Code, FunctionVersion
+from lamina.services.lambda_.base import (
+    LambdaBase,
+    decode_marker,
+    encode_marker,
+    only_latest,
+    refuse_unsupported,
+)
+from lamina.services.lambda_.shapes import configuration_changes, function_configuration, resolve_function
+from lamina.types import LATEST
+
+# CreateFunction builds the configuration first; the registry fills in the stored code.
+PLACEHOLDER_CODE = Code(sha256="", code_sha256="", size=0)
+
+
+class FunctionsApi(LambdaBase):
+    async def create_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        region, name, qualifier = resolve_function(params["FunctionName"], ctx.region, ctx.account_id)
+        if qualifier:
+            raise InvalidParameterValueException("Function name cannot contain a qualifier on create.")
+        refuse_unsupported(params)
+        code = params["Code"]
+        if "ZipFile" not in code:
+            raise InvalidParameterValueException(
+                "Lamina takes function code as Code.ZipFile; S3 and image sources are not supported yet.")
+        for required in ("Runtime", "Handler"):
+            if not params.get(required):
+                raise InvalidParameterValueException(
+                    f"{required} must be set for functions with PackageType Zip.")
+        fn = FunctionVersion(region=region, account_id=ctx.account_id, name=name,
+                             runtime=params["Runtime"], handler=params["Handler"], role=params["Role"],
+                             code=PLACEHOLDER_CODE, revision_id="", last_modified="")
+        fn = fn.replace(**configuration_changes(params), tags=dict(params.get("Tags") or {}))
+        created = await self._registry.create(fn, code["ZipFile"])
+        return function_configuration(created)
+
+    async def get_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(ctx, params)
+        answer: dict[str, Any] = {
+            "Configuration": function_configuration(fn),
+            "Code": {"RepositoryType": "S3",
+                     "Location": f"{ctx.endpoint}/_lamina/code/{fn.code.sha256}.zip"},
+        }
+        if fn.tags:
+            answer["Tags"] = dict(fn.tags)
+        if fn.reserved_concurrency is not None:
+            answer["Concurrency"] = {"ReservedConcurrentExecutions": fn.reserved_concurrency}
+        return answer
+
+    async def get_function_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return function_configuration(self._function(ctx, params))
+
+    async def list_functions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        functions = self._registry.in_region(ctx.region)
+        start = 0
+        marker = params.get("Marker")
+        if marker:
+            start = decode_marker(marker)
+        size = params.get("MaxItems") or 50
+        page = functions[start:start + size]
+        answer: dict[str, Any] = {"Functions": [function_configuration(fn) for fn in page]}
+        if start + size < len(functions):
+            answer["NextMarker"] = encode_marker(start + size)
+        return answer
+
+    async def update_function_code(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        region, name, qualifier = resolve_function(params["FunctionName"], ctx.region, ctx.account_id)
+        only_latest(qualifier)
+        if "ZipFile" not in params:
+            raise InvalidParameterValueException(
+                "Lamina takes function code as ZipFile; S3 and image sources are not supported yet.")
+        if params.get("Publish"):
+            raise InvalidParameterValueException("Publishing versions is not supported yet.")
+        self._ensure_updatable(self._registry.get(region, name))
+        fn = await self._registry.update_code(region, name, params["ZipFile"],
+                                              revision_id=params.get("RevisionId"),
+                                              dry_run=bool(params.get("DryRun")))
+        return function_configuration(fn)
+
+    async def update_function_configuration(self, ctx: RequestContext,
+                                            params: dict[str, Any]) -> dict[str, Any]:
+        region, name, qualifier = resolve_function(params["FunctionName"], ctx.region, ctx.account_id)
+        only_latest(qualifier)
+        refuse_unsupported(params)
+        self._ensure_updatable(self._registry.get(region, name))
+        fn = await self._registry.update_configuration(region, name, configuration_changes(params),
+                                                       revision_id=params.get("RevisionId"))
+        return function_configuration(fn)
+
+    async def delete_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        region, name, qualifier = resolve_function(params["FunctionName"], ctx.region, ctx.account_id)
+        qualifier = params.get("Qualifier") or qualifier
+        if qualifier == LATEST:
+            raise InvalidParameterValueException(
+                "$LATEST version cannot be deleted without deleting the function.")
+        if qualifier:
+            self._registry.get(region, name)
+            raise ResourceNotFoundException(
+                f"Function not found: arn:aws:lambda:{region}:{ctx.account_id}:function:{name}:{qualifier}")
+        await self._registry.delete(region, name)
+        return {"StatusCode": 204}
+
+    async def get_account_settings(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        limits = self._settings.limits
+        functions = self._registry.in_region(ctx.region)
+        return {
+            "AccountLimit": {
+                "TotalCodeSize": limits.code_storage_bytes,
+                "CodeSizeUnzipped": limits.code_unzipped_bytes,
+                "CodeSizeZipped": limits.code_zip_bytes,
+                "ConcurrentExecutions": limits.concurrent_executions,
+                "UnreservedConcurrentExecutions": self._invoker.gate.unreserved_limit(ctx.region),
+            },
+            "AccountUsage": {"TotalCodeSize": sum(fn.code.size for fn in functions),
+                             "FunctionCount": len(functions)},
+        }
+

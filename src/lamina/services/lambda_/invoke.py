@@ -1,0 +1,56 @@
+"""Invoke: RequestResponse, Event and DryRun."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from lamina.aws.protocol import RequestContext
+from lamina.errors import (
+    RequestTooLargeException,
+    ResourceConflictException,
+)
+from lamina.registry.model import State
+from lamina.services.lambda_.base import (
+    LambdaBase,
+    check_json,
+    client_context,
+)
+from lamina.types import InvocationType
+
+#: X-Amz-Log-Result carries the last 4 KB of the log (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
+TAIL_BYTES = 4096
+
+
+class InvokeApi(LambdaBase):
+    async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(ctx, params)
+        if fn.state is not State.ACTIVE:
+            raise ResourceConflictException(
+                "The operation cannot be performed at this time. The function is currently in the "
+                f"following state: {fn.state.value}")
+        kind = params.get("InvocationType") or InvocationType.REQUEST_RESPONSE.value
+        payload: bytes = params.get("Payload") or b""
+        limits = self._settings.limits
+        limit = limits.async_payload_bytes if kind == InvocationType.EVENT else limits.sync_payload_bytes
+        if len(payload) > limit:
+            raise RequestTooLargeException(
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+        payload = check_json(payload)
+        if kind == InvocationType.DRY_RUN:
+            return {"StatusCode": 204}
+        if kind == InvocationType.EVENT:
+            self._invoker.invoke_event(fn, payload, ctx.request_id)
+            return {"StatusCode": 202}
+        result = await self._invoker.invoke(
+            fn, payload, request_id=ctx.request_id, client_context=client_context(params.get("ClientContext")),
+            trace_header=ctx.request.headers.get("x-amzn-trace-id"))
+        answer: dict[str, Any] = {"StatusCode": 200, "Payload": result.payload,
+                                  "ExecutedVersion": result.executed_version}
+        if result.function_error:
+            answer["FunctionError"] = result.function_error
+        if params.get("LogType") == "Tail":
+            tail = result.log_text.encode()[-TAIL_BYTES:]
+            answer["LogResult"] = base64.b64encode(tail).decode()
+        return answer
+
