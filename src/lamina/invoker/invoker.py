@@ -14,10 +14,12 @@ import os
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lamina.clock import Clock
 from lamina.config import Settings
+from lamina.errors import TooManyRequestsException
 from lamina.ids import new_request_id
 from lamina.invoker import runtimes
 from lamina.invoker.concurrency import ConcurrencyGate
@@ -46,6 +48,27 @@ class InvokeResult:
     function_error: str | None
     log_text: str
     report: fmt.Report
+    #: errorType of a failed invocation (``Runtime.ExitError``, ``Sandbox.Timedout``, a user class ...).
+    error_type: str | None = None
+    cold_start: bool = False
+    log_stream: str = ""
+    #: Wall-clock time the invocation started and ended (seconds since the epoch).
+    started: float = 0.0
+    ended: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationEvent:
+    """What observers learn about each invocation, after its answer is ready (never before)."""
+
+    function: FunctionVersion
+    result: InvokeResult | None
+    #: The throttle Reason when the invocation was refused with 429; ``result`` is then None.
+    throttled: str | None = None
+
+
+#: Called on the event loop after every invocation; must not block (metrics, usage records, traces).
+Observer = Callable[[InvocationEvent], None]
 
 
 class Invoker:
@@ -60,6 +83,8 @@ class Invoker:
         self._busy: dict[str, set[Environment]] = defaultdict(set)   # by region
         self.gate = ConcurrencyGate(settings.limits, clock)
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Observability and metering hook: see :data:`Observer`.
+        self.observers: list[Observer] = []
         self._reaper: asyncio.Task[None] | None = None
         registry.subscribe(self._on_function_changed)
 
@@ -101,11 +126,24 @@ class Invoker:
         Raises TooManyRequestsException over a concurrency limit or the scaling rate.
         """
         key = FunctionKey(fn.region, fn.name)
-        self.gate.admit(key)
         try:
-            return await self._run(fn, payload, request_id or new_request_id(), client_context, trace_header)
+            self.gate.admit(key)
+        except TooManyRequestsException as throttle:
+            self._notify(InvocationEvent(fn, None, str(throttle.fields.get("Reason", ""))))
+            raise
+        try:
+            result = await self._run(fn, payload, request_id or new_request_id(), client_context, trace_header)
         finally:
             self.gate.release(key)
+        self._notify(InvocationEvent(fn, result))
+        return result
+
+    def _notify(self, invocation: InvocationEvent) -> None:
+        for observer in self.observers:
+            try:
+                observer(invocation)
+            except Exception:
+                log.exception("invocation observer failed")
 
     def invoke_event(self, fn: FunctionVersion, payload: bytes, request_id: str) -> None:
         """Accept an asynchronous invocation and run it in the background."""
@@ -153,7 +191,7 @@ class Invoker:
                 status = "timeout"
         finally:
             busy.discard(env)
-        init_ms = (env.ready_at or time.monotonic()) - env.started_at if cold else None
+        init_s = (env.ready_at or time.monotonic()) - env.started_at if cold else None
         memory = env.memory_used_mb()
         if outcome.fatal or env.state is EnvState.DEAD:
             env.kill()
@@ -168,12 +206,15 @@ class Invoker:
         if outcome.error_type and status is None and (outcome.fatal or outcome.init_error):
             status = "error"
         report = fmt.Report(request_id, fn.version, outcome.duration_ms, fn.memory_size, memory,
-                            init_ms * 1000 if init_ms is not None else None,
+                            init_s * 1000 if init_s is not None else None,
                             status, outcome.error_type if status else None)
         log_text = self._log_text(fn, request_id, outcome, report)
-        self._logs.write(LogRecord(fn.log_group_name, env.log_stream, self._clock.time(), log_text))
+        ended = self._clock.time()
+        self._logs.write(LogRecord(fn.log_group_name, env.log_stream, ended, log_text))
         return InvokeResult(request_id, outcome.body, fn.version,
-                            "Unhandled" if outcome.error_type else None, log_text, report)
+                            "Unhandled" if outcome.error_type else None, log_text, report,
+                            error_type=outcome.error_type, cold_start=cold, log_stream=env.log_stream,
+                            started=ended - (report.duration_ms + (init_s or 0.0) * 1000) / 1000, ended=ended)
 
     async def _start_environment(self, fn: FunctionVersion) -> Environment:
         artifact = self._registry.code_artifact(fn)
