@@ -166,9 +166,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def children_of(pid: int) -> list[int]:
-    """Direct children of ``pid``, from ``/proc/*/stat``."""
-    found = []
+def _parents() -> dict[int, int]:
+    """pid -> parent pid for every process, from one pass over ``/proc/*/stat``."""
+    parents = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -177,10 +177,29 @@ def children_of(pid: int) -> list[int]:
         except OSError:
             continue
         # The command name may hold spaces and parentheses; fields resume after the last ')'.
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
+        parents[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    return parents
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid``."""
+    return [child for child, parent in _parents().items() if parent == pid]
+
+
+def descendants(pids: Sequence[int]) -> dict[int, list[int]]:
+    """For each of ``pids``: itself and every process below it."""
+    below: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        below.setdefault(parent, []).append(child)
+    trees = {}
+    for root in pids:
+        tree, todo = [], [root]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(below.get(pid, []))
+        trees[root] = tree
+    return trees
 
 
 def cpu_us(pid: int) -> tuple[float, float]:
@@ -275,8 +294,13 @@ class LaminaServer:
         return sorted({cmdline(pid).split(" ", 1)[0] for pid in self.zygotes()})
 
     def environment_pids(self) -> list[int]:
-        """Live execution environments: the zygotes' children."""
+        """Live execution environments: the zygotes' children, one per environment (the runtime, or
+        the init of the environment's PID namespace)."""
         return [pid for zygote in self.zygotes() for pid in children_of(zygote)]
+
+    def environment_processes(self) -> list[int]:
+        """Every process of every live environment (runtime, namespace init, anything they started)."""
+        return [pid for tree in descendants(self.environment_pids()).values() for pid in tree]
 
     def environments(self) -> int:
         return len(self.environment_pids())

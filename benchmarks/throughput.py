@@ -57,7 +57,8 @@ def _env_cpu(pids: list[int]) -> dict[int, float]:
 
 
 def _levels(load: Load, port: int, path: str, reps: int, label: str, server_pid: int,
-            environments: Callable[[], list[int]] | None = None) -> dict[int, dict[str, Any]]:
+            environments: Callable[[], list[int]] | None = None,
+            count: Callable[[], int] | None = None) -> dict[int, dict[str, Any]]:
     """Each level: warm-up, then ``reps`` measured runs; CPU per request from ``/proc`` schedstat."""
     results: dict[int, dict[str, Any]] = {}
     for connections in LEVELS:
@@ -80,7 +81,7 @@ def _levels(load: Load, port: int, path: str, reps: int, label: str, server_pid:
         }
         if envs1:
             level["env_cpu_us_per_request"] = sum(cpu - envs0.get(pid, 0.0) for pid, cpu in envs1.items()) / requests
-            level["environments"] = len(envs1)
+            level["environments"] = count() if count is not None else len(envs1)
         if all("cpu_s" in r for r in runs):
             level["client_cpu_us_per_request"] = sum(r["cpu_s"] for r in runs) * 1e6 / requests
         if all("p50_ms" in r for r in runs):
@@ -119,7 +120,8 @@ def _run(load: Load, client: str, reps: int) -> dict[str, Any]:
             if answer.status != 200 or "x-amz-function-error" in answer.headers:
                 raise RuntimeError(f"invoke failed: {answer.status} {answer.body[:200]!r}")
         assert server.process is not None
-        lamina = _levels(load, server.port, path, reps, "lamina", server.process.pid, server.environment_pids)
+        lamina = _levels(load, server.port, path, reps, "lamina", server.process.pid,
+                         server.environment_processes, server.environments)
     with floor_server() as floor_proc:
         floor = _levels(load, floor_proc.port, "/", reps, "floor ", floor_proc.pid)
     top = max(LEVELS)

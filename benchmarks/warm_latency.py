@@ -105,9 +105,9 @@ def run(reps: int = 3) -> dict[str, Any]:
         invoke = build_request("POST", INVOKE_PATH.format(name="hello"), PAYLOAD)
         with KeepAliveClient(server.port) as client:
             timed_roundtrips(client, invoke, 1)
-        envs = server.environment_pids()
+        envs = server.environment_processes()
         runtime = describe_interpreters(server.runtime_interpreters())
-        print(f"  zygote interpreters: {runtime}; environments: {len(envs)}")
+        print(f"  zygote interpreters: {runtime}; environments: {server.environments()} ({len(envs)} processes)")
         lamina = _measure(server.port, invoke, reps, COUNT, server.process.pid, envs, label="lamina")
         handler = _handler_share(server.port)
         print(f"  breakdown (median of {reps} reps x {BREAKDOWN_COUNT}; CPU from /proc/PID/schedstat):")

@@ -15,14 +15,17 @@ from lamina.errors import InvalidRequestContentException
 from lamina.invoker import runtimes
 from lamina.invoker.invoker import Invoker
 from lamina.observability.logs import MemoryLogSink
+from lamina.registry.aliases import AliasRegistry
 from lamina.registry.code import CodeStore
 from lamina.registry.functions import FunctionRegistry
+from lamina.registry.layers import LayerRegistry
 from lamina.sandbox.spawner import Spawner, ZygoteConfig
 from lamina.services.lambda_.provider import LambdaProvider
 from lamina.services.sqs.provider import SqsProvider, sqs_protocol
 from lamina.services.sqs.queues import QueueManager
 from lamina.store.db import Store
 from lamina.store.queues import QueueStore
+from lamina.store.resources import Resources
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +60,22 @@ class Platform:
         self.store = Store(settings.db_url)
         self.code = CodeStore(settings.data_dir / "code", settings.limits)
         self.registry = FunctionRegistry(settings, self.store, self.code, self.clock)
+        self.resources = Resources(self.store)
+        self.aliases = AliasRegistry(self.registry, self.resources, self.clock)
+        self.layers = LayerRegistry(settings, self.code, self.resources, self.clock,
+                                    settings.data_dir / "code" / "opt")
         self.logs = MemoryLogSink()
         self.spawner = Spawner(ZygoteConfig(
-            isolation=settings.isolation, code_root=str((settings.data_dir / "code" / "tree").resolve()),
+            isolation=settings.isolation, code_root=str((settings.data_dir / "code").resolve()),
             hide=(str(settings.data_dir.resolve()),), tmp_root=str((settings.data_dir / "tmp").resolve())))
-        self.invoker = Invoker(settings, self.registry, self.spawner, self.logs, self.clock)
+        self.invoker = Invoker(settings, self.registry, self.spawner, self.logs, self.clock,
+                               opt_tree=self.layers.opt_tree)
         self.dispatcher = Dispatcher()
         self.dispatcher.register(
             "lambda",
             RestJsonProtocol("lambda", overrides=lambda_overrides(settings),
                              parse_error=InvalidRequestContentException),
-            LambdaProvider(settings, self.registry, self.invoker),
+            LambdaProvider(settings, self.registry, self.invoker, self.aliases, self.layers),
         )
         self.queues = QueueManager(QueueStore(self.store), self.clock)
         self.dispatcher.register("sqs", sqs_protocol(), SqsProvider(self.queues))
@@ -75,6 +83,8 @@ class Platform:
     async def start(self) -> None:
         await asyncio.to_thread(self.store.migrate)
         await asyncio.to_thread(self.registry.load)
+        await asyncio.to_thread(self.aliases.load)
+        await asyncio.to_thread(self.layers.load)
         await self.queues.start()
         self.invoker.start()
         # Find interpreters now, not on the first cold start (each probe runs the binary once).

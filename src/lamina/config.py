@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,21 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Prices:
+    """What an invocation would cost on AWS, us-east-1 (https://aws.amazon.com/lambda/pricing/).
+
+    Set each with ``LAMINA_PRICE_<FIELD>``, e.g. ``LAMINA_PRICE_GB_SECOND_X86=0.0000150000``.
+    """
+
+    requests_per_million: Decimal = Decimal("0.20")
+    gb_second_x86_64: Decimal = Decimal("0.0000166667")
+    gb_second_arm64: Decimal = Decimal("0.0000133334")
+    #: The monthly free tier, shared by every function and both architectures.
+    free_requests: int = 1_000_000
+    free_gb_seconds: int = 400_000
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 4566
@@ -63,6 +79,15 @@ class Settings:
     #: Refuse to run a runtime whose exact version is not installed instead of substituting.
     strict_runtimes: bool = False
     limits: Limits = field(default_factory=Limits)
+    #: Logs, metrics, usage records and traces; off only to measure what they cost.
+    observability: bool = True
+    #: OTLP/HTTP collector base URL (``http://host:4318``) for spans; empty keeps them local only.
+    otlp_endpoint: str = ""
+    #: UDP port of the X-Ray daemon-compatible listener; 0 picks a free one, -1 turns it off.
+    xray_port: int = 2000
+    #: Seconds between retention sweeps of log groups with a retention policy.
+    log_retention_sweep_s: float = 3600.0
+    prices: Prices = field(default_factory=Prices)
 
     @property
     def endpoint(self) -> str:
@@ -92,6 +117,10 @@ class Settings:
             "log_level": ("LAMINA_LOG_LEVEL", str),
             "isolation": ("LAMINA_ISOLATION", str),
             "strict_runtimes": ("LAMINA_STRICT_RUNTIMES", _boolean),
+            "observability": ("LAMINA_OBSERVABILITY", _boolean),
+            "otlp_endpoint": ("LAMINA_OTLP_ENDPOINT", str),
+            "xray_port": ("LAMINA_XRAY_PORT", int),
+            "log_retention_sweep_s": ("LAMINA_LOG_RETENTION_SWEEP", float),
         }
         for name, (var, convert) in env.items():
             if var in environ:
@@ -101,6 +130,13 @@ class Settings:
                   for f in dataclasses.fields(Limits) if f"LAMINA_LIMIT_{f.name.upper()}" in environ}
         if limits:
             values["limits"] = Limits(**limits)
+        prices: dict[str, int | Decimal] = {}
+        for f in dataclasses.fields(Prices):
+            var = f"LAMINA_PRICE_{f.name.upper()}"
+            if var in environ:
+                prices[f.name] = int(environ[var]) if f.name.startswith("free_") else Decimal(environ[var])
+        if prices:
+            values["prices"] = Prices(**prices)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

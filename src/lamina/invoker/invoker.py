@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from lamina.clock import Clock
 from lamina.config import Settings
@@ -73,12 +74,14 @@ Observer = Callable[[InvocationEvent], None]
 
 class Invoker:
     def __init__(self, settings: Settings, registry: FunctionRegistry, spawner: Spawner,
-                 logs: LogSink, clock: Clock) -> None:
+                 logs: LogSink, clock: Clock, opt_tree: Callable[[list[str]], Path] | None = None) -> None:
         self._settings = settings
         self._registry = registry
         self._spawner = spawner
         self._logs = logs
         self._clock = clock
+        #: Builds (once) and returns the merged /opt of an ordered list of layer code digests.
+        self._opt_tree = opt_tree
         self._pool = WarmPool()
         self._busy: dict[str, set[Environment]] = defaultdict(set)   # by region
         self.gate = ConcurrencyGate(settings.limits, clock)
@@ -198,8 +201,7 @@ class Invoker:
         else:
             env.finish()
             env.last_used = self._clock.monotonic()
-            current = self._registry.find(fn.region, fn.name)
-            if current is not None and current.revision_id == fn.revision_id:
+            if self._registry.still_current(fn):
                 self._pool.put(key, fn.revision_id, env)
             else:
                 env.kill()
@@ -220,7 +222,10 @@ class Invoker:
         artifact = self._registry.code_artifact(fn)
         environment_id = secrets.token_hex(16)
         runner = runtimes.resolve(fn.runtime, self._settings)
-        spec = build_spec(fn, runner, artifact, environment_id, self._settings, self._clock.time())
+        opt: str | None = None
+        if fn.layers and self._opt_tree is not None:
+            opt = str(await asyncio.to_thread(self._opt_tree, [layer["sha256"] for layer in fn.layers]))
+        spec = build_spec(fn, runner, artifact, environment_id, self._settings, self._clock.time(), opt)
         # Custom runtimes exec their own program: any zygote can fork them, so use the default one.
         python = runner.program if runner.kind == "python" else runtimes.default_python(self._settings)
         zygote = self._spawner.zygote(python)
@@ -255,10 +260,9 @@ class Invoker:
     # -- housekeeping ----------------------------------------------------------------------
 
     def _on_function_changed(self, key: FunctionKey) -> None:
-        current = self._registry.find(key.region, key.name)
-        if current is None:
+        if self._registry.find(key.region, key.name) is None:
             self.gate.forget(key)
-        for env in self._pool.evict(key, current.revision_id if current else None):
+        for env in self._pool.evict(key, self._registry.live_revisions(key)):
             env.kill()
 
     async def _reap_forever(self) -> None:

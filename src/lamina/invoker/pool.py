@@ -29,13 +29,13 @@ class WarmPool:
     def put(self, key: FunctionKey, revision: str, env: Environment) -> None:
         self._idle.setdefault(key, {}).setdefault(revision, []).append(env)
 
-    def evict(self, key: FunctionKey, keep_revision: str | None = None) -> list[Environment]:
-        """Remove and return the idle environments of ``key`` not of ``keep_revision``."""
+    def evict(self, key: FunctionKey, keep: set[str]) -> list[Environment]:
+        """Remove and return the idle environments of ``key`` whose revision is not in ``keep``."""
         revisions = self._idle.get(key)
         if not revisions:
             return []
         evicted: list[Environment] = []
-        for revision in [r for r in revisions if r != keep_revision]:
+        for revision in [r for r in revisions if r not in keep]:
             evicted.extend(revisions.pop(revision))
         if not revisions:
             self._idle.pop(key, None)

@@ -27,7 +27,7 @@ def log_stream_name(version: str, environment_id: str, now: float) -> str:
 
 
 def build_spec(fn: FunctionVersion, runner: Runner, code: CodeArtifact, environment_id: str,
-               settings: Settings, now: float) -> Spec:
+               settings: Settings, now: float, opt_path: str | None = None) -> Spec:
     """The process recipe for one environment of ``fn`` run by ``runner``.
 
     LAMBDA_TASK_ROOT is set by the zygote: ``/var/task`` inside a mount namespace, else the code's
@@ -68,4 +68,4 @@ def build_spec(fn: FunctionVersion, runner: Runner, code: CodeArtifact, environm
             env["NODE_PATH"] = "/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules"
     return Spec(env=env, code_sha=code.sha256, code_path=str(code.root), memory_mb=fn.memory_size,
                 tmp_mb=fn.ephemeral_storage, exec_argv=list(runner.argv) if runner.kind == "exec" else None,
-                notice=runner.warning)
+                notice=runner.warning, opt_path=opt_path)

@@ -93,6 +93,10 @@ class FunctionVersion:
     tags: dict[str, str] = field(default_factory=dict)
     #: PutFunctionConcurrency; applies to every version, not part of the revision.
     reserved_concurrency: int | None = None
+    #: On ``$LATEST``: the number of the newest version ever published (numbers are never reused).
+    last_published: int = 0
+    #: Layer versions in order: ({"Arn": ..., "CodeSize": ...} as AWS reports them).
+    layers: tuple[dict[str, Any], ...] = ()
 
     @property
     def arn(self) -> str:
@@ -101,6 +105,11 @@ class FunctionVersion:
     @property
     def qualified_arn(self) -> str:
         return f"{self.arn}:{self.version}"
+
+    @property
+    def version_arn(self) -> str:
+        """The ARN AWS reports for this version: qualified for published versions."""
+        return self.arn if self.version == LATEST else self.qualified_arn
 
     @property
     def log_group_name(self) -> str:
@@ -116,6 +125,7 @@ class FunctionVersion:
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["architectures"] = list(self.architectures)
+        data["layers"] = list(self.layers)
         return data
 
     @classmethod
@@ -123,6 +133,7 @@ class FunctionVersion:
         values = dict(data)
         values["code"] = Code(**values["code"])
         values["architectures"] = tuple(values.get("architectures", ("x86_64",)))
+        values["layers"] = tuple(values.get("layers", ()))
         values["state"] = State(values["state"])
         status = values.get("last_update_status")
         values["last_update_status"] = UpdateStatus(status) if status else None

@@ -65,10 +65,13 @@ class Spec:
     exec_argv: list[str] | None = None
     #: A line for the start of the environment's log (e.g. a runtime substitution warning).
     notice: str | None = None
+    #: The merged layers to show at ``/opt``; None for an empty ``/opt``.
+    opt_path: str | None = None
 
     def request(self) -> dict[str, object]:
         return {"env": self.env, "code": {"sha": self.code_sha, "path": self.code_path},
-                "memory_mb": self.memory_mb, "tmp_mb": self.tmp_mb, "exec": self.exec_argv}
+                "memory_mb": self.memory_mb, "tmp_mb": self.tmp_mb, "exec": self.exec_argv,
+                "opt": self.opt_path}
 
 
 @dataclass(slots=True)

@@ -282,7 +282,8 @@ def enter_zygote_namespace(needed: list[str]) -> None:
 
 # -- each environment ------------------------------------------------------------------------
 
-def enter_environment(code_path: str, hide: list[str], tmp_mb: int, uid: int | None) -> None:
+def enter_environment(code_path: str, opt_path: str | None, hide: list[str], tmp_mb: int,
+                      uid: int | None) -> None:
     """In the cloned child (new PID + mount namespaces): mount its world, then drop privileges.
 
     The code is bound first, then ``hide`` (the data directory: database, every function's code) is
@@ -290,12 +291,15 @@ def enter_environment(code_path: str, hide: list[str], tmp_mb: int, uid: int | N
     """
     mount(code_path, TASK_ROOT, None, MS_BIND | MS_REC)
     mount(None, TASK_ROOT, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    if opt_path is not None:
+        mount(opt_path, "/opt", None, MS_BIND | MS_REC)
+        mount(None, "/opt", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    elif os.path.isdir("/opt"):
+        mount("tmpfs", "/opt", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
     for path in hide:
         mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
     owner = f",uid={uid},gid={uid}" if uid is not None else ""
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777{owner}")
-    if os.path.isdir("/opt"):
-        mount("tmpfs", "/opt", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.chdir(TASK_ROOT)
     if uid is not None:

@@ -124,12 +124,19 @@ class Zygote:
                 self.cgroups.attach_self(cgroup)
             env = dict(message["env"])
             if self.namespaces:
-                jail.enter_environment(message["code"]["path"], self.config["hide"], message["tmp_mb"], self.uid)
+                jail.enter_environment(message["code"]["path"], message.get("opt"), self.config["hide"],
+                                       message["tmp_mb"], self.uid)
                 task_root = jail.TASK_ROOT
             else:
                 task_root = message["code"]["path"]
                 os.chdir(task_root)
                 env["TMPDIR"] = tmp or "/tmp"
+                if message.get("opt"):
+                    # No mount namespace: point the runtime's /opt paths at the merged layers.
+                    env["_LAMINA_OPT"] = message["opt"]
+                    for name in ("PATH", "LD_LIBRARY_PATH", "NODE_PATH"):
+                        if name in env:
+                            env[name] = env[name].replace("/opt", message["opt"])
             env["LAMBDA_TASK_ROOT"] = task_root
             jail.set_rlimits(None if cgroup else message["memory_mb"] + 64)
             if self.namespaces:

@@ -75,3 +75,18 @@ class SqsDedupRow(Base):
     message_id: Mapped[str] = mapped_column(String(36))
     seq: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ResourceRow(Base):
+    """A small resource kept as a JSON document: an alias (scope = function name), a layer version
+    (scope = layer name, name = version number), a resource policy (scope = function, name =
+    qualifier). Kinds are listed in :mod:`lamina.store.resources`."""
+
+    __tablename__ = "resources"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)

@@ -13,10 +13,11 @@ from lamina.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
     ResourceConflictException,
-    ResourceNotFoundException,
 )
 from lamina.invoker.invoker import Invoker
+from lamina.registry.aliases import AliasRegistry
 from lamina.registry.functions import FunctionRegistry
+from lamina.registry.layers import LayerRegistry
 from lamina.registry.model import FunctionVersion, State
 from lamina.services.lambda_.shapes import resolve_function
 from lamina.types import LATEST
@@ -26,20 +27,43 @@ class LambdaBase:
     """The state every Lambda API mixin works with. Each mixin adds the operations of one surface;
     :class:`lamina.services.lambda_.provider.LambdaProvider` combines them."""
 
-    def __init__(self, settings: Settings, registry: FunctionRegistry, invoker: Invoker) -> None:
+    def __init__(self, settings: Settings, registry: FunctionRegistry, invoker: Invoker,
+                 aliases: AliasRegistry, layers: LayerRegistry) -> None:
         self._settings = settings
         self._registry = registry
         self._invoker = invoker
+        self._aliases = aliases
+        self._layers = layers
+
+    def _clock_time(self) -> float:
+        return self._registry.now()
+
+    def _function_layers(self, params: dict[str, Any]) -> tuple[tuple[dict[str, Any], ...], int] | None:
+        """The ``Layers`` member resolved: (FunctionVersion.layers, their unzipped size), or None
+        when the request does not set layers."""
+        if "Layers" not in params:
+            return None
+        layers = self._layers.for_function(list(params["Layers"] or []), 0)
+        return (tuple({"Arn": layer.arn, "CodeSize": layer.code.size, "sha256": layer.code.sha256,
+                       "UnzippedSize": layer.unzipped_size} for layer in layers),
+                sum(layer.unzipped_size for layer in layers))
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _function(self, ctx: RequestContext, params: dict[str, Any]) -> FunctionVersion:
+    def _target(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[str, str, str | None]:
+        """``(region, name, qualifier)`` from FunctionName (any form) and the Qualifier member."""
         region, name, qualifier = resolve_function(params["FunctionName"], ctx.region, ctx.account_id)
-        qualifier = params.get("Qualifier") or qualifier
-        fn = self._registry.get(region, name)
-        if qualifier and qualifier != LATEST:
-            raise ResourceNotFoundException(f"Function not found: {fn.arn}:{qualifier}")
-        return fn
+        given = params.get("Qualifier")
+        if given and qualifier and given != qualifier:
+            raise InvalidParameterValueException(
+                "The derived qualifier from the function name does not match the specified qualifier.")
+        return region, name, given or qualifier
+
+    def _function(self, ctx: RequestContext, params: dict[str, Any], route: bool = False) -> FunctionVersion:
+        """The version the request names: ``$LATEST``, a number, or an alias's version (chosen by the
+        alias's weights when ``route``, as invocations are)."""
+        region, name, qualifier = self._target(ctx, params)
+        return self._aliases.resolve(region, name, qualifier, route=route)[0]
 
     @staticmethod
     def _ensure_updatable(fn: FunctionVersion) -> None:
@@ -58,8 +82,6 @@ def refuse_unsupported(params: dict[str, Any]) -> None:
     """Say clearly what Lamina does not do yet instead of ignoring it."""
     if params.get("PackageType", "Zip") != "Zip":
         raise InvalidParameterValueException("Lamina runs Zip functions; PackageType Image is not supported.")
-    if params.get("Layers"):
-        raise InvalidParameterValueException("Layers are not supported by this Lamina version yet.")
     if params.get("FileSystemConfigs"):
         raise InvalidParameterValueException("FileSystemConfigs (EFS) are not supported by Lamina.")
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lamina.aws.protocol import RequestContext
-from lamina.errors import (
-    InvalidParameterValueException,
-    ResourceNotFoundException,
-)
+from lamina.errors import InvalidParameterValueException, ResourceConflictException
 from lamina.registry.model import Code, FunctionVersion
 from lamina.services.lambda_.base import (
     LambdaBase,
@@ -42,7 +39,12 @@ class FunctionsApi(LambdaBase):
                              runtime=params["Runtime"], handler=params["Handler"], role=params["Role"],
                              code=PLACEHOLDER_CODE, revision_id="", last_modified="")
         fn = fn.replace(**configuration_changes(params), tags=dict(params.get("Tags") or {}))
-        created = await self._registry.create(fn, code["ZipFile"])
+        layers = self._function_layers(params)
+        if layers is not None:
+            fn = fn.replace(layers=layers[0])
+        created = await self._registry.create(fn, code["ZipFile"], extra_unzipped=layers[1] if layers else 0)
+        if params.get("Publish"):
+            await self._registry.publish(region, name)
         return function_configuration(created)
 
     async def get_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +65,8 @@ class FunctionsApi(LambdaBase):
 
     async def list_functions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         functions = self._registry.in_region(ctx.region)
+        if params.get("FunctionVersion") == "ALL":
+            functions = [v for fn in functions for v in self._registry.versions(fn.region, fn.name)]
         start = 0
         marker = params.get("Marker")
         if marker:
@@ -80,12 +84,12 @@ class FunctionsApi(LambdaBase):
         if "ZipFile" not in params:
             raise InvalidParameterValueException(
                 "Lamina takes function code as ZipFile; S3 and image sources are not supported yet.")
-        if params.get("Publish"):
-            raise InvalidParameterValueException("Publishing versions is not supported yet.")
         self._ensure_updatable(self._registry.get(region, name))
         fn = await self._registry.update_code(region, name, params["ZipFile"],
                                               revision_id=params.get("RevisionId"),
                                               dry_run=bool(params.get("DryRun")))
+        if params.get("Publish") and not params.get("DryRun"):
+            fn = await self._registry.publish(region, name)
         return function_configuration(fn)
 
     async def update_function_configuration(self, ctx: RequestContext,
@@ -94,20 +98,34 @@ class FunctionsApi(LambdaBase):
         only_latest(qualifier)
         refuse_unsupported(params)
         self._ensure_updatable(self._registry.get(region, name))
-        fn = await self._registry.update_configuration(region, name, configuration_changes(params),
+        changes = configuration_changes(params)
+        layers = self._function_layers(params)
+        if layers is not None:
+            changes["layers"] = layers[0]
+            current = self._registry.get(region, name)
+            self._layers.for_function([layer["Arn"] for layer in layers[0]],
+                                      self._registry.code_artifact(current).unzipped_size)
+        fn = await self._registry.update_configuration(region, name, changes,
                                                        revision_id=params.get("RevisionId"))
         return function_configuration(fn)
 
     async def delete_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        region, name, qualifier = resolve_function(params["FunctionName"], ctx.region, ctx.account_id)
-        qualifier = params.get("Qualifier") or qualifier
+        region, name, qualifier = self._target(ctx, params)
         if qualifier == LATEST:
             raise InvalidParameterValueException(
                 "$LATEST version cannot be deleted without deleting the function.")
+        if qualifier and not qualifier.isdigit():
+            self._aliases.get(region, name, qualifier)
+            raise InvalidParameterValueException(
+                "Deletion of aliases is not supported through DeleteFunction; use DeleteAlias.")
         if qualifier:
-            self._registry.get(region, name)
-            raise ResourceNotFoundException(
-                f"Function not found: arn:aws:lambda:{region}:{ctx.account_id}:function:{name}:{qualifier}")
+            self._registry.get_version(region, name, qualifier)
+            users = self._aliases.referencing(region, name, qualifier)
+            if users:
+                raise ResourceConflictException(
+                    f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]")
+            await self._registry.delete_version(region, name, qualifier)
+            return {"StatusCode": 204}
         await self._registry.delete(region, name)
         return {"StatusCode": 204}
 

@@ -24,7 +24,7 @@ TAIL_BYTES = 4096
 
 class InvokeApi(LambdaBase):
     async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        fn = self._function(ctx, params)
+        fn = self._function(ctx, params, route=True)
         if fn.state is not State.ACTIVE:
             raise ResourceConflictException(
                 "The operation cannot be performed at this time. The function is currently in the "

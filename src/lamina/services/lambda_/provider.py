@@ -10,7 +10,9 @@ from __future__ import annotations
 from lamina.services.lambda_.concurrency import ConcurrencyApi
 from lamina.services.lambda_.functions import FunctionsApi
 from lamina.services.lambda_.invoke import InvokeApi
+from lamina.services.lambda_.layers import LayersApi
+from lamina.services.lambda_.versions import VersionsApi
 
 
-class LambdaProvider(FunctionsApi, InvokeApi, ConcurrencyApi):
+class LambdaProvider(FunctionsApi, InvokeApi, ConcurrencyApi, VersionsApi, LayersApi):
     service_name = "lambda"

@@ -29,7 +29,7 @@ def function_configuration(fn: FunctionVersion) -> dict[str, Any]:
     """FunctionConfiguration as GetFunctionConfiguration answers it."""
     config: dict[str, Any] = {
         "FunctionName": fn.name,
-        "FunctionArn": fn.arn,
+        "FunctionArn": fn.version_arn,
         "Runtime": fn.runtime,
         "Role": fn.role,
         "Handler": fn.handler,
@@ -54,6 +54,8 @@ def function_configuration(fn: FunctionVersion) -> dict[str, Any]:
         config["Environment"] = {"Variables": dict(fn.environment)}
     if fn.dead_letter_target:
         config["DeadLetterConfig"] = {"TargetArn": fn.dead_letter_target}
+    if fn.layers:
+        config["Layers"] = [{"Arn": layer["Arn"], "CodeSize": layer["CodeSize"]} for layer in fn.layers]
     if fn.kms_key_arn:
         config["KMSKeyArn"] = fn.kms_key_arn
     if fn.state_reason:

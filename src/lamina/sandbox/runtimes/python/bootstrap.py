@@ -683,8 +683,10 @@ def _prepare_sys_path(task_root: str | None) -> None:
     own paths (Lambda developer guide, "Python layers" and "module search path").
     """
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    # Without a mount namespace Lamina's layers are not at /opt; the zygote says where they are.
+    opt = os.environ.get("_LAMINA_OPT", "/opt")
     front = [task_root] if task_root else []
-    front += [path for path in (f"/opt/python/lib/{version}/site-packages", "/opt/python")
+    front += [path for path in (f"{opt}/python/lib/{version}/site-packages", f"{opt}/python")
               if os.path.isdir(path)]
     sys.path[:] = front + [path for path in sys.path if path not in front]
 
