@@ -19,6 +19,7 @@ from lamina.registry.aliases import AliasRegistry
 from lamina.registry.code import CodeStore
 from lamina.registry.functions import FunctionRegistry
 from lamina.registry.layers import LayerRegistry
+from lamina.registry.policies import PolicyRegistry
 from lamina.sandbox.spawner import Spawner, ZygoteConfig
 from lamina.services.lambda_.provider import LambdaProvider
 from lamina.services.sqs.provider import SqsProvider, sqs_protocol
@@ -62,6 +63,7 @@ class Platform:
         self.registry = FunctionRegistry(settings, self.store, self.code, self.clock)
         self.resources = Resources(self.store)
         self.aliases = AliasRegistry(self.registry, self.resources, self.clock)
+        self.policies = PolicyRegistry(self.registry, self.resources, self.clock)
         self.layers = LayerRegistry(settings, self.code, self.resources, self.clock,
                                     settings.data_dir / "code" / "opt")
         self.logs = MemoryLogSink()
@@ -75,7 +77,7 @@ class Platform:
             "lambda",
             RestJsonProtocol("lambda", overrides=lambda_overrides(settings),
                              parse_error=InvalidRequestContentException),
-            LambdaProvider(settings, self.registry, self.invoker, self.aliases, self.layers),
+            LambdaProvider(settings, self.registry, self.invoker, self.aliases, self.layers, self.policies),
         )
         self.queues = QueueManager(QueueStore(self.store), self.clock)
         self.dispatcher.register("sqs", sqs_protocol(), SqsProvider(self.queues))
@@ -85,6 +87,7 @@ class Platform:
         await asyncio.to_thread(self.registry.load)
         await asyncio.to_thread(self.aliases.load)
         await asyncio.to_thread(self.layers.load)
+        await asyncio.to_thread(self.policies.load)
         await self.queues.start()
         self.invoker.start()
         # Find interpreters now, not on the first cold start (each probe runs the binary once).

@@ -180,6 +180,13 @@ class InvalidRuntimeException(AwsError):
     sender_fault = False
 
 
+class PolicyLengthExceededException(AwsError):
+    """AWS ``PolicyLengthExceededException`` (HTTP 400): a resource policy over 20 KB."""
+
+    code = "PolicyLengthExceededException"
+    status = 400
+
+
 class ResourceNotReadyException(AwsError):
     """AWS ``ResourceNotReadyException`` (HTTP 502)."""
 

@@ -120,11 +120,14 @@ class Invoker:
     # -- invoking --------------------------------------------------------------------------
 
     async def invoke(self, fn: FunctionVersion, payload: bytes, *, request_id: str | None = None,
-                     client_context: str | None = None, trace_header: str | None = None) -> InvokeResult:
+                     client_context: str | None = None, trace_header: str | None = None,
+                     invoked_arn: str | None = None) -> InvokeResult:
         """Run one invocation and return its result; function failures are results, not raises.
 
         ``request_id`` is the API request's id: on AWS the invoke's ``x-amzn-RequestId`` is the
         ``context.aws_request_id`` the function sees. A fresh one is made when absent.
+        ``invoked_arn`` is the ARN the caller named (qualified with the alias or version it used),
+        which the function sees as ``context.invoked_function_arn``.
 
         Raises TooManyRequestsException over a concurrency limit or the scaling rate.
         """
@@ -135,7 +138,8 @@ class Invoker:
             self._notify(InvocationEvent(fn, None, str(throttle.fields.get("Reason", ""))))
             raise
         try:
-            result = await self._run(fn, payload, request_id or new_request_id(), client_context, trace_header)
+            result = await self._run(fn, payload, request_id or new_request_id(), client_context, trace_header,
+                                     invoked_arn or fn.arn)
         finally:
             self.gate.release(key)
         self._notify(InvocationEvent(fn, result))
@@ -161,7 +165,7 @@ class Invoker:
             log.exception("asynchronous invocation %s of %s failed", request_id, fn.arn)
 
     async def _run(self, fn: FunctionVersion, payload: bytes, request_id: str, client_context: str | None,
-                   trace_header: str | None) -> InvokeResult:
+                   trace_header: str | None, invoked_arn: str) -> InvokeResult:
         key = FunctionKey(fn.region, fn.name)
         env = self._pool.take(key, fn.revision_id)
         cold = env is None
@@ -173,7 +177,7 @@ class Invoker:
         headers = [
             (b"Lambda-Runtime-Aws-Request-Id", request_id.encode()),
             (b"Lambda-Runtime-Deadline-Ms", b"0"),  # replaced at delivery
-            (b"Lambda-Runtime-Invoked-Function-Arn", fn.arn.encode()),
+            (b"Lambda-Runtime-Invoked-Function-Arn", invoked_arn.encode()),
             (b"Lambda-Runtime-Trace-Id", _trace_id(trace_header, self._clock.time()).encode()),
         ]
         if client_context:

@@ -1,7 +1,8 @@
-"""Where invocation logs go. This first sink keeps recent log text in memory per log group.
+"""Where invocation logs go: the :class:`LogSink` protocol the invoker writes to.
 
-The CloudWatch Logs-compatible store replaces it behind the same :class:`LogSink` protocol; the
-invoker only ever calls :meth:`LogSink.write`, off the response path.
+The platform's sink is :class:`lamina.observability.logstore.LogService` (CloudWatch Logs-compatible,
+durable); :class:`MemoryLogSink` keeps recent records in memory for tests and tools. The invoker
+only ever calls :meth:`LogSink.write`, which must be cheap: it runs before the answer is sent.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
+    """One invocation's log text (START, output, END, REPORT; one event per line)."""
+
     group: str
     stream: str
+    #: Seconds since the epoch.
     timestamp: float
     text: str
+    #: The function's region; empty means the platform's default region.
+    region: str = ""
 
 
 class LogSink(Protocol):

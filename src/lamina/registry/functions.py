@@ -178,6 +178,15 @@ class FunctionRegistry:
             self._functions[key] = fn
             return fn
 
+    async def set_tags(self, region: str, name: str, tags: dict[str, str]) -> FunctionVersion:
+        """Replace the function's tags; not a configuration change (RevisionId stays)."""
+        key = FunctionKey(region, name)
+        async with self._lock(key):
+            fn = self.get(region, name).replace(tags=dict(tags))
+            await asyncio.to_thread(self._persist, fn)
+            self._functions[key] = fn
+            return fn
+
     async def publish(self, region: str, name: str, *, description: str | None = None,
                       code_sha256: str | None = None, revision_id: str | None = None) -> FunctionVersion:
         """Snapshot ``$LATEST`` as the next version, or return the newest version if nothing changed

@@ -19,6 +19,7 @@ from lamina.registry.aliases import AliasRegistry
 from lamina.registry.functions import FunctionRegistry
 from lamina.registry.layers import LayerRegistry
 from lamina.registry.model import FunctionVersion, State
+from lamina.registry.policies import PolicyRegistry
 from lamina.services.lambda_.shapes import resolve_function
 from lamina.types import LATEST
 
@@ -28,12 +29,13 @@ class LambdaBase:
     :class:`lamina.services.lambda_.provider.LambdaProvider` combines them."""
 
     def __init__(self, settings: Settings, registry: FunctionRegistry, invoker: Invoker,
-                 aliases: AliasRegistry, layers: LayerRegistry) -> None:
+                 aliases: AliasRegistry, layers: LayerRegistry, policies: PolicyRegistry) -> None:
         self._settings = settings
         self._registry = registry
         self._invoker = invoker
         self._aliases = aliases
         self._layers = layers
+        self._policies = policies
 
     def _clock_time(self) -> float:
         return self._registry.now()

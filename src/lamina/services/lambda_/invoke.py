@@ -25,6 +25,8 @@ TAIL_BYTES = 4096
 class InvokeApi(LambdaBase):
     async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._function(ctx, params, route=True)
+        qualifier = self._target(ctx, params)[2]
+        invoked_arn = f"{fn.arn}:{qualifier}" if qualifier else fn.arn
         if fn.state is not State.ACTIVE:
             raise ResourceConflictException(
                 "The operation cannot be performed at this time. The function is currently in the "
@@ -43,7 +45,8 @@ class InvokeApi(LambdaBase):
             self._invoker.invoke_event(fn, payload, ctx.request_id)
             return {"StatusCode": 202}
         result = await self._invoker.invoke(
-            fn, payload, request_id=ctx.request_id, client_context=client_context(params.get("ClientContext")),
+            fn, payload, request_id=ctx.request_id, invoked_arn=invoked_arn,
+            client_context=client_context(params.get("ClientContext")),
             trace_header=ctx.request.headers.get("x-amzn-trace-id"))
         answer: dict[str, Any] = {"StatusCode": 200, "Payload": result.payload,
                                   "ExecutedVersion": result.executed_version}

@@ -1,0 +1,1 @@
+"""Triggers: what turns outside events (HTTP requests, queue messages, schedules) into invocations."""
