@@ -14,6 +14,7 @@ from lamina.config import Settings
 from lamina.errors import InvalidRequestContentException
 from lamina.invoker import runtimes
 from lamina.invoker.invoker import Invoker
+from lamina.invoker.provisioned import ProvisionedConcurrency
 from lamina.observability.logs import MemoryLogSink
 from lamina.registry.aliases import AliasRegistry
 from lamina.registry.code import CodeStore
@@ -72,12 +73,15 @@ class Platform:
             hide=(str(settings.data_dir.resolve()),), tmp_root=str((settings.data_dir / "tmp").resolve())))
         self.invoker = Invoker(settings, self.registry, self.spawner, self.logs, self.clock,
                                opt_tree=self.layers.opt_tree)
+        self.provisioned = ProvisionedConcurrency(self.invoker, self.registry, self.aliases, self.resources,
+                                                  self.clock)
         self.dispatcher = Dispatcher()
         self.dispatcher.register(
             "lambda",
             RestJsonProtocol("lambda", overrides=lambda_overrides(settings),
                              parse_error=InvalidRequestContentException),
-            LambdaProvider(settings, self.registry, self.invoker, self.aliases, self.layers, self.policies),
+            LambdaProvider(settings, self.registry, self.invoker, self.aliases, self.layers, self.policies,
+                           self.provisioned),
         )
         self.queues = QueueManager(QueueStore(self.store), self.clock)
         self.dispatcher.register("sqs", sqs_protocol(), SqsProvider(self.queues))
@@ -90,6 +94,7 @@ class Platform:
         await asyncio.to_thread(self.policies.load)
         await self.queues.start()
         self.invoker.start()
+        self.provisioned.start()
         # Find interpreters now, not on the first cold start (each probe runs the binary once).
         await asyncio.to_thread(runtimes.pythons)
         await asyncio.to_thread(runtimes.node)

@@ -222,7 +222,36 @@ class Invoker:
                             error_type=outcome.error_type, cold_start=cold, log_stream=env.log_stream,
                             started=ended - (report.duration_ms + (init_s or 0.0) * 1000) / 1000, ended=ended)
 
-    async def _start_environment(self, fn: FunctionVersion) -> Environment:
+    async def provision(self, fn: FunctionVersion, count: int) -> int:
+        """Start ``count`` environments of ``fn`` initialised ahead of any invocation (provisioned
+        concurrency), pinned in the warm pool; returns how many became ready."""
+        key = FunctionKey(fn.region, fn.name)
+
+        async def one() -> bool:
+            env = await self._start_environment(fn, "provisioned-concurrency")
+            try:
+                await asyncio.wait_for(env.wait_ready(), INIT_TIMEOUT_S)
+            except TimeoutError:
+                env.kill()
+            if env.state is not EnvState.IDLE:
+                env.kill()
+                return False
+            env.pinned = True
+            env.last_used = self._clock.monotonic()
+            self._pool.put(key, fn.revision_id, env)
+            return True
+
+        results = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        return sum(1 for ready in results if ready is True)
+
+    def unpin(self, fn: FunctionVersion) -> None:
+        """Provisioned environments of ``fn`` become ordinary warm ones (reaped when idle)."""
+        for env in self._pool:
+            if env.pinned and env.spec.env.get("AWS_LAMBDA_FUNCTION_NAME") == fn.name and \
+                    env.spec.env.get("AWS_LAMBDA_FUNCTION_VERSION") == fn.version:
+                env.pinned = False
+
+    async def _start_environment(self, fn: FunctionVersion, initialization: str = "on-demand") -> Environment:
         artifact = self._registry.code_artifact(fn)
         environment_id = secrets.token_hex(16)
         runner = runtimes.resolve(fn.runtime, self._settings)
@@ -230,6 +259,7 @@ class Invoker:
         if fn.layers and self._opt_tree is not None:
             opt = str(await asyncio.to_thread(self._opt_tree, [layer["sha256"] for layer in fn.layers]))
         spec = build_spec(fn, runner, artifact, environment_id, self._settings, self._clock.time(), opt)
+        spec.env["AWS_LAMBDA_INITIALIZATION_TYPE"] = initialization
         # Custom runtimes exec their own program: any zygote can fork them, so use the default one.
         python = runner.program if runner.kind == "python" else runtimes.default_python(self._settings)
         zygote = self._spawner.zygote(python)

@@ -48,7 +48,8 @@ class WarmPool:
             revisions = self._idle[key]
             for revision in list(revisions):
                 stack = revisions[revision]
-                keep = [env for env in stack if env.state is EnvState.IDLE and env.last_used >= idle_before]
+                keep = [env for env in stack
+                        if env.state is EnvState.IDLE and (env.pinned or env.last_used >= idle_before)]
                 expired.extend(env for env in stack if env not in keep)
                 if keep:
                     revisions[revision] = keep

@@ -120,6 +120,8 @@ class Environment:
         self.state = EnvState.STARTING
         self.last_used = 0.0
         self.invocations = 0
+        #: Provisioned concurrency: never reaped for idleness.
+        self.pinned = False
         self._zygote = zygote
         self._api = RuntimeApiServer(self, max_response_bytes)
         self._parked: Reply | None = None

@@ -15,6 +15,7 @@ ALIAS = "alias"
 LAYER = "layer"
 POLICY = "policy"
 LAYER_POLICY = "layer-policy"
+PROVISIONED = "provisioned"
 
 
 @dataclass(frozen=True, slots=True)

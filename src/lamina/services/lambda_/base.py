@@ -15,6 +15,7 @@ from lamina.errors import (
     ResourceConflictException,
 )
 from lamina.invoker.invoker import Invoker
+from lamina.invoker.provisioned import ProvisionedConcurrency
 from lamina.registry.aliases import AliasRegistry
 from lamina.registry.functions import FunctionRegistry
 from lamina.registry.layers import LayerRegistry
@@ -29,13 +30,15 @@ class LambdaBase:
     :class:`lamina.services.lambda_.provider.LambdaProvider` combines them."""
 
     def __init__(self, settings: Settings, registry: FunctionRegistry, invoker: Invoker,
-                 aliases: AliasRegistry, layers: LayerRegistry, policies: PolicyRegistry) -> None:
+                 aliases: AliasRegistry, layers: LayerRegistry, policies: PolicyRegistry,
+                 provisioned: ProvisionedConcurrency) -> None:
         self._settings = settings
         self._registry = registry
         self._invoker = invoker
         self._aliases = aliases
         self._layers = layers
         self._policies = policies
+        self._provisioned = provisioned
 
     def _clock_time(self) -> float:
         return self._registry.now()

@@ -12,9 +12,10 @@ from lamina.services.lambda_.functions import FunctionsApi
 from lamina.services.lambda_.invoke import InvokeApi
 from lamina.services.lambda_.layers import LayersApi
 from lamina.services.lambda_.permissions import PermissionsApi
+from lamina.services.lambda_.provisioned import ProvisionedApi
 from lamina.services.lambda_.versions import VersionsApi
 
 
 class LambdaProvider(FunctionsApi, InvokeApi, ConcurrencyApi, VersionsApi, LayersApi,
-                     PermissionsApi):
+                     PermissionsApi, ProvisionedApi):
     service_name = "lambda"

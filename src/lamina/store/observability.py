@@ -1,0 +1,307 @@
+"""Tables and SQL of observability and billing: log groups, streams and events, CloudWatch metric
+minutes, usage records.
+
+Every call is synchronous, short and batched by the caller (a background flusher or an API call run
+in a worker thread); the invoke path never reaches here. Log events are stored one row per
+*chunk*: an invocation's whole log text is one row (split into one event per line when read), so a
+warm invocation costs one insert however many lines it printed. A PutLogEvents event is a chunk of
+one event (``lines = 0``: never split, its message may hold newlines).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lamina.store.db import Store
+from lamina.store.models import Base
+
+_ID = BigInteger().with_variant(Integer, "sqlite")   # SQLite autoincrements only INTEGER PRIMARY KEY
+
+
+class LogGroupRow(Base):
+    __tablename__ = "log_groups"
+
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kms_key_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    log_group_class: Mapped[str] = mapped_column(String(32))
+    tags: Mapped[str] = mapped_column(Text)
+
+
+class LogStreamRow(Base):
+    __tablename__ = "log_streams"
+
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group: Mapped[str] = mapped_column(String(512), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    first_event_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_event_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_ingestion_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class LogChunkRow(Base):
+    """Events of one stream sharing one timestamp: an invocation's log text, or one put event."""
+
+    __tablename__ = "log_chunks"
+    __table_args__ = (Index("ix_log_chunks_group_time", "region", "group", "timestamp_ms", "id"),
+                      Index("ix_log_chunks_stream", "region", "group", "stream", "id"))
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    region: Mapped[str] = mapped_column(String(32))
+    group: Mapped[str] = mapped_column(String(512))
+    stream: Mapped[str] = mapped_column(String(512))
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    ingestion_ms: Mapped[int] = mapped_column(BigInteger)
+    #: 1 or more: ``text`` is that many lines, one event each; 0: one event, never split.
+    lines: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class MetricMinuteRow(Base):
+    """One minute of one CloudWatch metric series, as a statistic set."""
+
+    __tablename__ = "metric_minutes"
+
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: The dimensions as a JSON list of [name, value] pairs sorted by name.
+    dimensions: Mapped[str] = mapped_column(Text, primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    unit: Mapped[str] = mapped_column(String(32))
+    count: Mapped[float] = mapped_column(Float)
+    sum: Mapped[float] = mapped_column(Float)
+    minimum: Mapped[float] = mapped_column(Float)
+    maximum: Mapped[float] = mapped_column(Float)
+
+
+class UsageRow(Base):
+    """One invocation, metered: what AWS would bill for it."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_records_day", "day", "region", "function"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    region: Mapped[str] = mapped_column(String(32))
+    function: Mapped[str] = mapped_column(String(140))
+    version: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(64))
+    #: Days since the epoch (UTC) of the end of the invocation: the report's grouping key.
+    day: Mapped[int] = mapped_column(Integer)
+    started: Mapped[float] = mapped_column(Float)
+    ended: Mapped[float] = mapped_column(Float)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    billed_ms: Mapped[int] = mapped_column(BigInteger)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    architecture: Mapped[str] = mapped_column(String(16))
+    peak_memory_mb: Mapped[int] = mapped_column(Integer)
+    cold_start: Mapped[bool] = mapped_column(Boolean)
+    init_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    id: int
+    stream: str
+    timestamp_ms: int
+    ingestion_ms: int
+    lines: int
+    text: str
+
+
+def _chunk(row: Any) -> Chunk:
+    return Chunk(row.id, row.stream, row.timestamp_ms, row.ingestion_ms, row.lines, row.text)
+
+
+class LogTables:
+    """SQL of CloudWatch Logs. Groups and streams are small and read whole at start."""
+
+    def __init__(self, store: Store) -> None:
+        self._engine = store.engine
+
+    def groups(self) -> list[dict[str, Any]]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(LogGroupRow.__table__)).mappings().all()
+        return [{**row, "tags": json.loads(row["tags"])} for row in rows]
+
+    def streams(self) -> list[dict[str, Any]]:
+        with self._engine.connect() as connection:
+            return [dict(row) for row in connection.execute(select(LogStreamRow.__table__)).mappings()]
+
+    def put_group(self, group: dict[str, Any]) -> None:
+        table = LogGroupRow.__table__
+        with self._engine.begin() as connection:
+            connection.execute(delete(table).where(table.c.region == group["region"], table.c.name == group["name"]))
+            connection.execute(insert(table), [{**group, "tags": json.dumps(group["tags"])}])
+
+    def drop_group(self, region: str, name: str) -> None:
+        with self._engine.begin() as connection:
+            for table, column in ((LogChunkRow.__table__, "group"), (LogStreamRow.__table__, "group"),
+                                  (LogGroupRow.__table__, "name")):
+                connection.execute(delete(table).where(table.c.region == region, table.c[column] == name))
+
+    def drop_stream(self, region: str, group: str, name: str) -> None:
+        with self._engine.begin() as connection:
+            for table, column in ((LogChunkRow.__table__, "stream"), (LogStreamRow.__table__, "name")):
+                connection.execute(delete(table).where(table.c.region == region, table.c.group == group,
+                                                       table.c[column] == name))
+
+    def append(self, chunks: Sequence[dict[str, Any]], streams: Iterable[dict[str, Any]],
+               groups: Iterable[dict[str, Any]] = ()) -> None:
+        """Insert ``chunks`` and write the new state of the streams (and groups) they touched, in
+        one transaction."""
+        stream_table, group_table = LogStreamRow.__table__, LogGroupRow.__table__
+        streams, groups = list(streams), list(groups)
+        with self._engine.begin() as connection:
+            for group in groups:
+                connection.execute(delete(group_table).where(group_table.c.region == group["region"],
+                                                             group_table.c.name == group["name"]))
+            if groups:
+                connection.execute(insert(group_table), [{**g, "tags": json.dumps(g["tags"])} for g in groups])
+            for stream in streams:
+                connection.execute(delete(stream_table).where(
+                    stream_table.c.region == stream["region"], stream_table.c.group == stream["group"],
+                    stream_table.c.name == stream["name"]))
+            if streams:
+                connection.execute(insert(stream_table), streams)
+            if chunks:
+                connection.execute(insert(LogChunkRow.__table__), list(chunks))
+
+    def chunks(self, region: str, group: str, *, streams: Sequence[str] | None = None,
+               start_ms: int | None = None, end_ms: int | None = None,
+               after: tuple[int, int] | None = None, limit: int = 500) -> list[Chunk]:
+        """Chunks of a group in (timestamp, id) order, after the (timestamp, id) cursor ``after``."""
+        table = LogChunkRow.__table__
+        query = select(table).where(table.c.region == region, table.c.group == group)
+        if streams is not None:
+            query = query.where(table.c.stream.in_(list(streams)))
+        if start_ms is not None:
+            query = query.where(table.c.timestamp_ms >= start_ms)
+        if end_ms is not None:
+            query = query.where(table.c.timestamp_ms <= end_ms)
+        if after is not None:
+            query = query.where(or_(table.c.timestamp_ms > after[0],
+                                    and_(table.c.timestamp_ms == after[0], table.c.id > after[1])))
+        query = query.order_by(table.c.timestamp_ms, table.c.id).limit(limit)
+        with self._engine.connect() as connection:
+            return [_chunk(row) for row in connection.execute(query)]
+
+    def stream_chunks(self, region: str, group: str, stream: str, *, start_ms: int | None, end_ms: int | None,
+                      after_id: int | None = None, before_id: int | None = None, backward: bool = False,
+                      limit: int = 500) -> list[Chunk]:
+        """Chunks of one stream by id, ascending (or descending when ``backward``)."""
+        table = LogChunkRow.__table__
+        query = select(table).where(table.c.region == region, table.c.group == group, table.c.stream == stream)
+        if start_ms is not None:
+            query = query.where(table.c.timestamp_ms >= start_ms)
+        if end_ms is not None:
+            query = query.where(table.c.timestamp_ms < end_ms)
+        if after_id is not None:
+            query = query.where(table.c.id >= after_id)
+        if before_id is not None:
+            query = query.where(table.c.id <= before_id)
+        query = query.order_by(table.c.id.desc() if backward else table.c.id).limit(limit)
+        with self._engine.connect() as connection:
+            return [_chunk(row) for row in connection.execute(query)]
+
+    def expire(self, region: str, group: str, before_ms: int) -> int:
+        table = LogChunkRow.__table__
+        with self._engine.begin() as connection:
+            result = connection.execute(delete(table).where(table.c.region == region, table.c.group == group,
+                                                            table.c.timestamp_ms < before_ms))
+        return int(result.rowcount or 0)
+
+
+class MetricTables:
+    def __init__(self, store: Store) -> None:
+        self._engine = store.engine
+
+    def load(self, since_minute: int) -> list[dict[str, Any]]:
+        table = MetricMinuteRow.__table__
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(table).where(table.c.minute >= since_minute)).mappings()
+            return [dict(row) for row in rows]
+
+    def put(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace minute rows (the caller holds each minute's whole statistic set)."""
+        table = MetricMinuteRow.__table__
+        with self._engine.begin() as connection:
+            for row in rows:
+                connection.execute(delete(table).where(
+                    table.c.region == row["region"], table.c.namespace == row["namespace"],
+                    table.c.name == row["name"], table.c.dimensions == row["dimensions"],
+                    table.c.minute == row["minute"]))
+            if rows:
+                connection.execute(insert(table), list(rows))
+
+    def expire(self, before_minute: int) -> None:
+        table = MetricMinuteRow.__table__
+        with self._engine.begin() as connection:
+            connection.execute(delete(table).where(table.c.minute < before_minute))
+
+
+class UsageTables:
+    def __init__(self, store: Store) -> None:
+        self._engine = store.engine
+
+    def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            with self._engine.begin() as connection:
+                connection.execute(insert(UsageRow.__table__), list(rows))
+
+    def daily(self, since_day: int, until_day: int, region: str | None = None,
+              function: str | None = None) -> list[dict[str, Any]]:
+        """Per (region, function, version, architecture, day): requests, billed milliseconds x MB
+        (an exact integer: GB-seconds are that over 1,024,000), and the sums the report shows."""
+        table = UsageRow.__table__
+        keys = (table.c.region, table.c.function, table.c.version, table.c.architecture, table.c.day)
+        query = (select(*keys, func.count().label("requests"),
+                        func.sum(table.c.billed_ms * table.c.memory_mb).label("mb_ms"),
+                        func.sum(table.c.billed_ms).label("billed_ms"),
+                        func.sum(table.c.duration_ms).label("duration_ms"),
+                        func.sum(case((table.c.cold_start, 1), else_=0)).label("cold_starts"),
+                        func.max(table.c.peak_memory_mb).label("peak_memory_mb"),
+                        func.max(table.c.memory_mb).label("memory_mb"),
+                        func.sum(case((table.c.outcome != "success", 1), else_=0)).label("errors"))
+                 .where(table.c.day >= since_day, table.c.day <= until_day)
+                 .group_by(*keys).order_by(*keys))
+        if region is not None:
+            query = query.where(table.c.region == region)
+        if function is not None:
+            query = query.where(table.c.function == function)
+        with self._engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+    def records(self, function: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        table = UsageRow.__table__
+        query = select(table).order_by(table.c.id.desc()).limit(limit)
+        if function is not None:
+            query = query.where(table.c.function == function)
+        with self._engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
