@@ -76,6 +76,8 @@ class Settings:
     #: "auto": every isolation feature the machine allows (cgroups, namespaces, unprivileged uid);
     #: "off": processes, rlimits and process groups only.
     isolation: str = "auto"
+    #: Below this much available memory (MB), idle environments are stopped before new ones start.
+    min_available_mb: int = 512
     #: Refuse to run a runtime whose exact version is not installed instead of substituting.
     strict_runtimes: bool = False
     limits: Limits = field(default_factory=Limits)

@@ -251,7 +251,21 @@ class Invoker:
                     env.spec.env.get("AWS_LAMBDA_FUNCTION_VERSION") == fn.version:
                 env.pinned = False
 
+    def _relieve_memory_pressure(self) -> None:
+        """Before starting an environment on a machine short of memory, stop idle ones (least
+        recently used first) rather than let the kernel's OOM killer pick a busy one."""
+        floor = self._settings.min_available_mb
+        if floor <= 0 or available_memory_mb() >= floor:
+            return
+        victims = self._pool.oldest(max(1, len(self._pool) // 10))
+        if victims:
+            log.warning("memory is short (under %d MB available): stopping %d idle environments",
+                        floor, len(victims))
+        for env in victims:
+            env.kill()
+
     async def _start_environment(self, fn: FunctionVersion, initialization: str = "on-demand") -> Environment:
+        self._relieve_memory_pressure()
         artifact = self._registry.code_artifact(fn)
         environment_id = secrets.token_hex(16)
         runner = runtimes.resolve(fn.runtime, self._settings)
@@ -305,6 +319,19 @@ class Invoker:
             await asyncio.sleep(interval)
             for env in self._pool.expire(self._clock.monotonic() - self._settings.keep_alive_s):
                 env.kill()
+            self._spawner.reap_idle(self._settings.keep_alive_s, keep=runtimes.default_python(self._settings))
+
+
+def available_memory_mb() -> int:
+    """MemAvailable from /proc/meminfo, in MB (a large number where it cannot be read)."""
+    try:
+        with open("/proc/meminfo", "rb") as meminfo:
+            for line in meminfo:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 1 << 30
 
 
 def _trace_id(header: str | None, now: float) -> str:

@@ -59,6 +59,15 @@ class WarmPool:
                 del self._idle[key]
         return expired
 
+    def oldest(self, count: int) -> list[Environment]:
+        """Remove and return up to ``count`` idle, unpinned environments, least recently used first."""
+        candidates = sorted((env for env in self if not env.pinned), key=lambda env: env.last_used)[:count]
+        chosen = set(map(id, candidates))
+        for revisions in self._idle.values():
+            for revision, stack in revisions.items():
+                revisions[revision] = [env for env in stack if id(env) not in chosen]
+        return candidates
+
     def drain(self) -> list[Environment]:
         everything = list(self)
         self._idle.clear()

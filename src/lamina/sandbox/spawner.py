@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,12 @@ class Zygote:
         self._pending: dict[int, asyncio.Future[Spawned]] = {}
         self._exits: dict[int, ExitCallback] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.last_used = time.monotonic()
+
+    @property
+    def environments(self) -> int:
+        """Live environments this zygote started."""
+        return len(self._exits)
 
     @property
     def alive(self) -> bool:
@@ -192,7 +199,16 @@ class Spawner:
         zygote = self._zygotes.get(python)
         if zygote is None:
             zygote = self._zygotes[python] = Zygote(python, self.config)
+        zygote.last_used = time.monotonic()
         return zygote
+
+    def reap_idle(self, idle_s: float, keep: str) -> None:
+        """Stop zygotes (other than ``keep``) with no environments, unused for ``idle_s`` seconds."""
+        now = time.monotonic()
+        for python, zygote in list(self._zygotes.items()):
+            if python != keep and zygote.environments == 0 and now - zygote.last_used > idle_s:
+                zygote.close()
+                del self._zygotes[python]
 
     def close(self) -> None:
         for zygote in self._zygotes.values():

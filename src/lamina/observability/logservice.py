@@ -1,0 +1,126 @@
+"""The platform's log sink: invocation records are buffered, then written in batches.
+
+:meth:`LogService.write` is what the invoker calls before it answers, so it only appends to a list.
+A background flusher hands the list to :class:`~lamina.observability.logbook.LogBook` in a worker
+thread every ``interval_s`` (sooner when ``batch`` records wait). Every read through :meth:`call`
+flushes first, so a client sees its invocation's lines as soon as the invocation has answered.
+:meth:`close` flushes what is left: nothing accepted is lost on a clean shutdown.
+
+Lines carrying Embedded Metric Format documents are handed to ``on_emf`` (region, text) during the
+flush, in the worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from lamina.clock import Clock
+from lamina.observability.logbook import LogBook
+from lamina.observability.logs import LogRecord
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EmfSink = Callable[[str, str, float], None]
+
+
+class LogService:
+    def __init__(self, book: LogBook, clock: Clock, default_region: str, *, interval_s: float = 0.25,
+                 batch: int = 2000, on_emf: EmfSink | None = None, sweep_s: float = 3600.0) -> None:
+        self.book = book
+        self._clock = clock
+        self._region = default_region
+        self._interval = interval_s
+        self._batch = batch
+        self._on_emf = on_emf
+        self._sweep_s = sweep_s
+        self._pending: list[LogRecord] = []
+        self._wake: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- the sink ---------------------------------------------------------------------------------
+
+    def write(self, record: LogRecord) -> None:
+        pending = self._pending
+        pending.append(record)
+        if len(pending) == self._batch and self._wake is not None:
+            self._wake.set()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.book.load)
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._flush_forever()), loop.create_task(self._sweep_forever())]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write every record accepted so far (returns once they are stored)."""
+        if not self._pending:
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                await asyncio.to_thread(self._store, batch)
+            except BaseException:
+                self._pending[:0] = batch
+                raise
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Flush, then run a :class:`LogBook` method in a worker thread."""
+        await self.flush()
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    # -- background work --------------------------------------------------------------------------
+
+    def _store(self, batch: list[LogRecord]) -> None:
+        self.book.ingest(batch, self._region, int(self._clock.time() * 1000))
+        if self._on_emf is None:
+            return
+        for record in batch:
+            # EMF documents are JSON objects with an "_aws" member; most records have none.
+            if '"_aws"' in record.text:
+                for line in record.text.splitlines():
+                    if line.startswith("{") and '"_aws"' in line:
+                        try:
+                            self._on_emf(record.region or self._region, line, record.timestamp)
+                        except Exception:
+                            log.exception("embedded metric format line dropped")
+
+    async def _flush_forever(self) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("writing log records failed; they are retried with the next batch")
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_s)
+            try:
+                await asyncio.to_thread(self.book.sweep, int(self._clock.time() * 1000))
+            except Exception:
+                log.exception("log retention sweep failed")
