@@ -100,7 +100,7 @@ def _hit_rep(rep: int) -> dict[str, Any]:
         faults = [sum(minor_faults(pid) for pid in tree) for tree in started.values()]
         environments = server.environments()
         same_zygote = server.zygotes() == zygotes
-    stats = rep_stats(lats)
+    stats: dict[str, Any] = dict(rep_stats(lats))
     stats.update(init_p50=statistics.median(inits) if inits else 0.0,
                  duration_p50=statistics.median(durations), cold=cold, environments=environments,
                  same_zygote=same_zygote, runtime_interpreter=runtime,
@@ -116,7 +116,8 @@ def _no_zygote(samples: int) -> dict[str, Any]:
     try:
         with lamina_server(data_dir) as server:
             create_function(server.lambda_client(), "first", HELLO)
-        firsts, api_warmups, startups, inits, built = [], [], [], [], set()
+        firsts, api_warmups, startups, inits = [], [], [], []
+        built: set[str] = set()
         for _ in range(samples):
             server = LaminaServer(data_dir)
             try:

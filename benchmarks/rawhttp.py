@@ -139,8 +139,9 @@ def closed_loop_load(port: int, request: bytes, connections: int, duration_s: fl
     try:
         while time.perf_counter() < deadline:
             for key, _ in selector.select(timeout=0.5):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
+                sock = ready
                 state: list[bytes] = key.data
                 chunk = sock.recv(65536)
                 if not chunk:

@@ -13,21 +13,37 @@ from lamina.clock import Clock, SystemClock
 from lamina.config import Settings
 from lamina.errors import InvalidRequestContentException
 from lamina.invoker import runtimes
+from lamina.invoker.event_config import EventInvokeConfigs
+from lamina.invoker.events import AsyncInvoker, tolerant
 from lamina.invoker.invoker import Invoker
 from lamina.invoker.provisioned import ProvisionedConcurrency
-from lamina.observability.logs import MemoryLogSink
+from lamina.observability.logs import LogSink, NullLogSink
+from lamina.observability.telemetry import Telemetry
 from lamina.registry.aliases import AliasRegistry
 from lamina.registry.code import CodeStore
 from lamina.registry.functions import FunctionRegistry
 from lamina.registry.layers import LayerRegistry
 from lamina.registry.policies import PolicyRegistry
 from lamina.sandbox.spawner import Spawner, ZygoteConfig
+from lamina.services.apigatewayv2.protocol import ApiGatewayV2Protocol
+from lamina.services.apigatewayv2.provider import ApiGatewayV2Provider
+from lamina.services.cloudwatch.provider import CloudWatchProvider, cloudwatch_protocol
+from lamina.services.lambda_.event_invoke_config import EventParts
 from lamina.services.lambda_.provider import LambdaProvider
+from lamina.services.logs.provider import LogsProvider, logs_protocol
 from lamina.services.sqs.provider import SqsProvider, sqs_protocol
 from lamina.services.sqs.queues import QueueManager
 from lamina.store.db import Store
+from lamina.store.events import EventStore
+from lamina.store.gateway import GatewayStore
 from lamina.store.queues import QueueStore
 from lamina.store.resources import Resources
+from lamina.triggers.esm.manager import MappingManager
+from lamina.triggers.gateway.edge import Gateway
+from lamina.triggers.gateway.function_urls import FunctionUrlGateway
+from lamina.triggers.gateway.http_api import HttpApiGateway
+from lamina.triggers.gateway.invoke import Caller
+from lamina.triggers.gateway.registry import FunctionUrlRegistry, HttpApiRegistry
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +76,10 @@ class Platform:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.db_url)
+        # Logs, metrics, usage records, traces; the X-Ray listener is bound now, so environments
+        # learn its address (AWS_XRAY_DAEMON_ADDRESS) from the settings.
+        self.telemetry = Telemetry(settings, self.store, self.clock)
+        settings = self.settings = settings.replace(xray_daemon_address=self.telemetry.xray_address)
         self.code = CodeStore(settings.data_dir / "code", settings.limits)
         self.registry = FunctionRegistry(settings, self.store, self.code, self.clock)
         self.resources = Resources(self.store)
@@ -67,33 +87,70 @@ class Platform:
         self.policies = PolicyRegistry(self.registry, self.resources, self.clock)
         self.layers = LayerRegistry(settings, self.code, self.resources, self.clock,
                                     settings.data_dir / "code" / "opt")
-        self.logs = MemoryLogSink()
+        self.registry.code_users.append(self.layers.uses_code)
+        self.logs: LogSink = self.telemetry.logs if settings.observability else NullLogSink()
         self.spawner = Spawner(ZygoteConfig(
             isolation=settings.isolation, code_root=str((settings.data_dir / "code").resolve()),
             hide=(str(settings.data_dir.resolve()),), tmp_root=str((settings.data_dir / "tmp").resolve())))
         self.invoker = Invoker(settings, self.registry, self.spawner, self.logs, self.clock,
                                opt_tree=self.layers.opt_tree)
+        if settings.observability:
+            self.telemetry.attach(self.invoker)
         self.provisioned = ProvisionedConcurrency(self.invoker, self.registry, self.aliases, self.resources,
                                                   self.clock)
+        # HTTP triggers: definitions (function URLs, HTTP APIs) and the gateway that serves them.
+        gateway_store = GatewayStore(self.store)
+        self.function_urls = FunctionUrlRegistry(gateway_store, self.clock, self.registry)
+        self.http_apis = HttpApiRegistry(gateway_store)
+        caller = Caller(self.invoker, lambda region, name, qualifier: self.aliases.resolve(
+            region, name, qualifier, route=True)[0], settings.limits.sync_payload_bytes)
+        self.gateway = Gateway(
+            FunctionUrlGateway(self.function_urls, caller, self.clock, port=settings.port, strict_time=settings.auth),
+            HttpApiGateway(self.http_apis, caller, self.clock, port=settings.port),
+            url_max_body=settings.limits.sync_payload_bytes)
         self.dispatcher = Dispatcher()
         self.dispatcher.register(
             "lambda",
             RestJsonProtocol("lambda", overrides=lambda_overrides(settings),
                              parse_error=InvalidRequestContentException),
             LambdaProvider(settings, self.registry, self.invoker, self.aliases, self.layers, self.policies,
-                           self.provisioned),
+                           self.provisioned, function_urls=self.function_urls),
         )
+        self.dispatcher.register("apigatewayv2", ApiGatewayV2Protocol(),
+                                 ApiGatewayV2Provider(settings, self.http_apis, self.clock))
         self.queues = QueueManager(QueueStore(self.store), self.clock)
         self.dispatcher.register("sqs", sqs_protocol(), SqsProvider(self.queues))
+        self.dispatcher.register("logs", logs_protocol(), LogsProvider(self.telemetry.logs, self.clock))
+        self.dispatcher.register("cloudwatch", cloudwatch_protocol(), CloudWatchProvider(self.telemetry, self.clock))
+        # Asynchronous invocation (durable queue, retries, destinations) and SQS event source mappings.
+        events_store = EventStore(self.store)
+        resolve = tolerant(lambda region, name, qualifier: self.aliases.resolve(region, name, qualifier,
+                                                                                 route=True)[0])
+        self.event_configs = EventInvokeConfigs(events_store)
+        self.event_configs.watch(self.registry)
+        self.events = AsyncInvoker(events_store, self.queues, self.event_configs, self.invoker, resolve, self.clock,
+                                   scale=settings.async_retry_scale)
+        self.mappings = MappingManager(events_store, self.queues, self.invoker, resolve, self.clock)
+        lambda_api = next(r.provider for r in self.dispatcher.services if r.service == "lambda")
+        assert isinstance(lambda_api, LambdaProvider)
+        lambda_api.attach_events(EventParts(self.events, self.event_configs, self.mappings, self.queues, self.clock))
+        self.telemetry.gauge("lamina_async_queue_depth", "Asynchronous events accepted and not finished.", (),
+                             lambda: {(): float(self.events.pending())})
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.migrate)
+        await self.telemetry.start()
         await asyncio.to_thread(self.registry.load)
         await asyncio.to_thread(self.aliases.load)
         await asyncio.to_thread(self.layers.load)
         await asyncio.to_thread(self.policies.load)
+        await asyncio.to_thread(self.function_urls.load)
+        await asyncio.to_thread(self.http_apis.load)
         await self.queues.start()
         self.invoker.start()
+        await asyncio.to_thread(self.event_configs.load)
+        await self.events.start()
+        await self.mappings.start()
         self.provisioned.start()
         # Find interpreters now, not on the first cold start (each probe runs the binary once).
         await asyncio.to_thread(runtimes.pythons)
@@ -111,6 +168,9 @@ class Platform:
                 log.warning("deployed example functions: %s", ", ".join(names))
 
     async def stop(self) -> None:
+        await self.mappings.close()
+        await self.events.close()
         await self.invoker.close()
+        await self.telemetry.stop()
         await self.queues.close()
         self.store.close()

@@ -80,6 +80,9 @@ class Settings:
     min_available_mb: int = 512
     #: Refuse to run a runtime whose exact version is not installed instead of substituting.
     strict_runtimes: bool = False
+    #: Multiplies every wait of asynchronous invocation (retries after 1 and 2 minutes, the 1 s to
+    #: 5 min backoff) and the maximum event age; 0.01 runs AWS's whole retry schedule in seconds.
+    async_retry_scale: float = 1.0
     limits: Limits = field(default_factory=Limits)
     #: Logs, metrics, usage records and traces; off only to measure what they cost.
     observability: bool = True
@@ -87,6 +90,9 @@ class Settings:
     otlp_endpoint: str = ""
     #: UDP port of the X-Ray daemon-compatible listener; 0 picks a free one, -1 turns it off.
     xray_port: int = 2000
+    #: ``host:port`` functions send X-Ray segments to (``AWS_XRAY_DAEMON_ADDRESS``); set by the platform
+    #: once the listener is bound, empty when it is off.
+    xray_daemon_address: str = ""
     #: Seconds between retention sweeps of log groups with a retention policy.
     log_retention_sweep_s: float = 3600.0
     prices: Prices = field(default_factory=Prices)
@@ -119,6 +125,7 @@ class Settings:
             "log_level": ("LAMINA_LOG_LEVEL", str),
             "isolation": ("LAMINA_ISOLATION", str),
             "strict_runtimes": ("LAMINA_STRICT_RUNTIMES", _boolean),
+            "async_retry_scale": ("LAMINA_ASYNC_RETRY_SCALE", float),
             "observability": ("LAMINA_OBSERVABILITY", _boolean),
             "otlp_endpoint": ("LAMINA_OTLP_ENDPOINT", str),
             "xray_port": ("LAMINA_XRAY_PORT", int),
@@ -132,7 +139,7 @@ class Settings:
                   for f in dataclasses.fields(Limits) if f"LAMINA_LIMIT_{f.name.upper()}" in environ}
         if limits:
             values["limits"] = Limits(**limits)
-        prices: dict[str, int | Decimal] = {}
+        prices: dict[str, Any] = {}
         for f in dataclasses.fields(Prices):
             var = f"LAMINA_PRICE_{f.name.upper()}"
             if var in environ:

@@ -247,15 +247,15 @@ def test_unknown_route(server: Server, method: str, path: str) -> None:
 
 
 def test_operation_not_implemented_yet(server: Server, loose_client: Any) -> None:
-    name = unique_name("aliases")
-    loose_client.create_function(**create_params(name))
+    # Code signing is an operation family Lamina does not implement.
     with pytest.raises(ClientError) as excinfo:
-        loose_client.list_aliases(FunctionName=name)
+        loose_client.list_code_signing_configs()
     assert excinfo.value.response["Error"]["Code"] == "NotImplementedException"
-    assert "ListAliases" in excinfo.value.response["Error"]["Message"]
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert "ListCodeSigningConfigs" in excinfo.value.response["Error"]["Message"]
 
-    answer = http_request(server, "GET", f"{FUNCTIONS}/{name}/aliases")
+    answer = http_request(server, "GET", "/2020-04-22/code-signing-configs/")
     assert answer.status == 501
     assert answer.headers["x-amzn-errortype"] == "NotImplementedException"
     assert "Traceback" not in answer.body.decode()
-    assert "ListAliases" in answer.json()["message"]
+    assert "ListCodeSigningConfigs" in answer.json()["message"]

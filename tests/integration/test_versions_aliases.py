@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import signal
 import uuid
@@ -15,7 +16,17 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE, Server, create_python_function, invoke_json, make_zip, start_server, unique_name
+from tests.conftest import (
+    BEACON_CODE,
+    ROLE,
+    Beacon,
+    Server,
+    create_python_function,
+    invoke_json,
+    make_zip,
+    start_server,
+    unique_name,
+)
 
 ACCOUNT = "000000000000"
 
@@ -31,7 +42,7 @@ TOKEN = uuid.uuid4().hex
 def handler(event, context):
     return {"mark": "MARK", "token": TOKEN, "arn": context.invoked_function_arn,
             "version": context.function_version, "env_version": os.environ["AWS_LAMBDA_FUNCTION_VERSION"],
-            "greeting": os.environ.get("GREETING")}
+            "greeting": os.environ.get("GREETING"), "log_stream": os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]}
 """
 
 
@@ -47,8 +58,8 @@ def b64sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def arn_of(name: str, region: str = "us-east-1") -> str:
-    return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
+def arn_of(name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
 
 
 def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
@@ -159,13 +170,26 @@ def test_list_versions_by_function_paginates(lambda_client: Any) -> None:
     versions = [v for p in pages for v in p]
     assert [v["Version"] for v in versions] == ["$LATEST", "1", "2", "3", "4"]
     assert [v["Timeout"] for v in versions] == [7, 4, 5, 6, 7]
-    assert versions[0]["FunctionArn"] == arn_of(name)
-    assert [v["FunctionArn"] for v in versions[1:]] == [f"{arn_of(name)}:{n}" for n in "1234"]
+    # Every entry is qualified, $LATEST too (AWS's ListVersionsByFunction example shows ":$LATEST").
+    assert [v["FunctionArn"] for v in versions] == [f"{arn_of(name)}:{n}" for n in ("$LATEST", *"1234")]
 
     paginator = lambda_client.get_paginator("list_versions_by_function")
     seen = [v["Version"] for page in paginator.paginate(FunctionName=name, PaginationConfig={"PageSize": 3})
             for v in page["Versions"]]
     assert seen == ["$LATEST", "1", "2", "3", "4"]
+
+
+def test_list_functions_with_all_versions(lambda_client: Any) -> None:
+    name = with_versions(lambda_client, ["one", "two"])
+
+    def listed(**params: Any) -> list[tuple[str, str]]:
+        pages = lambda_client.get_paginator("list_functions").paginate(**params)
+        return [(fn["Version"], fn["FunctionArn"]) for page in pages for fn in page["Functions"]
+                if fn["FunctionName"] == name]
+
+    assert listed() == [("$LATEST", arn_of(name))]
+    # With FunctionVersion=ALL every entry is qualified, $LATEST too, as in ListVersionsByFunction.
+    assert listed(FunctionVersion="ALL") == [(n, f"{arn_of(name)}:{n}") for n in ("$LATEST", "1", "2")]
 
 
 def test_update_code_with_publish_returns_the_new_version(lambda_client: Any) -> None:
@@ -185,6 +209,7 @@ def test_create_function_with_publish_answers_version_1(lambda_client: Any) -> N
     name = unique_name("createpub")
     answer = lambda_client.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE,
                                            Handler="app.handler", Code={"ZipFile": code_zip("one")}, Publish=True)
+    # AWS answers with the version it published (the ARN stays unqualified, as on CreateFunction).
     assert answer["Version"] == "1"
     assert version_numbers(lambda_client, name) == ["$LATEST", "1"]
     assert invoke_json(lambda_client, name, Qualifier="1")[0]["ExecutedVersion"] == "1"
@@ -198,23 +223,13 @@ def test_reads_by_qualifier_and_by_qualified_name(lambda_client: Any) -> None:
     lambda_client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     arn = arn_of(name)
 
-    def version_of(**params: Any) -> str:
+    def version_of(**params: Any) -> tuple[str, str]:
+        """(Version, FunctionArn) as GetFunctionConfiguration and GetFunction both report them."""
         config = lambda_client.get_function_configuration(**params)
         full = lambda_client.get_function(**params)["Configuration"]
-        assert full["Version"] == config["Version"]
+        assert (full["Version"], full["FunctionArn"]) == (config["Version"], config["FunctionArn"])
         assert full["CodeSha256"] == config["CodeSha256"]
-        return str(config["Version"])
-
-    assert version_of(FunctionName=name) == "$LATEST"
-    assert version_of(FunctionName=name, Qualifier="$LATEST") == "$LATEST"
-    assert version_of(FunctionName=name, Qualifier="1") == "1"
-    assert version_of(FunctionName=name, Qualifier="live") == "1"
-    assert version_of(FunctionName=f"{name}:2") == "2"
-    assert version_of(FunctionName=f"{name}:live") == "1"
-    assert version_of(FunctionName=f"{arn}:1") == "1"
-    assert version_of(FunctionName=f"{arn}:$LATEST") == "$LATEST"
-    assert version_of(FunctionName=f"{ACCOUNT}:function:{name}:2") == "2"
-    assert lambda_client.get_function_configuration(FunctionName=f"{arn}:2")["FunctionArn"] == f"{arn}:2"
+        return str(config["Version"]), str(config["FunctionArn"])
 
     code_of_1 = lambda_client.get_function(FunctionName=name, Qualifier="1")["Code"]["Location"]
     code_of_2 = lambda_client.get_function(FunctionName=name, Qualifier="2")["Code"]["Location"]
@@ -229,6 +244,19 @@ def test_reads_by_qualifier_and_by_qualified_name(lambda_client: Any) -> None:
     with pytest.raises(ClientError) as excinfo:
         lambda_client.get_function_configuration(FunctionName=f"{name}:1", Qualifier="2")
     assert error_of(excinfo)[0] == "InvalidParameterValueException"
+
+    # The ARN answered carries the qualifier asked for, an alias's name included; Version is the
+    # version it resolved to.
+    assert version_of(FunctionName=name) == ("$LATEST", arn)
+    assert version_of(FunctionName=arn) == ("$LATEST", arn)
+    assert version_of(FunctionName=name, Qualifier="1") == ("1", f"{arn}:1")
+    assert version_of(FunctionName=f"{name}:2") == ("2", f"{arn}:2")
+    assert version_of(FunctionName=f"{arn}:1") == ("1", f"{arn}:1")
+    assert version_of(FunctionName=f"{ACCOUNT}:function:{name}:2") == ("2", f"{arn}:2")
+    assert version_of(FunctionName=name, Qualifier="$LATEST") == ("$LATEST", f"{arn}:$LATEST")
+    assert version_of(FunctionName=f"{arn}:$LATEST") == ("$LATEST", f"{arn}:$LATEST")
+    assert version_of(FunctionName=name, Qualifier="live") == ("1", f"{arn}:live")
+    assert version_of(FunctionName=f"{name}:live") == ("1", f"{arn}:live")
 
 
 def test_invoke_reports_the_executed_version_and_the_invoked_arn(lambda_client: Any) -> None:
@@ -249,17 +277,45 @@ def test_invoke_reports_the_executed_version_and_the_invoked_arn(lambda_client: 
         ({"FunctionName": f"{arn}:live"}, "1", "one", f"{arn}:live"),
     ]
     for params, executed, mark, invoked_arn in cases:
-        answer, payload = invoke_json(lambda_client, **params)
+        rest = dict(params)
+        answer, payload = invoke_json(lambda_client, rest.pop("FunctionName"), **rest)
         assert answer["StatusCode"] == 200, params
         assert answer["ExecutedVersion"] == executed, params
         assert answer["ResponseMetadata"]["HTTPHeaders"]["x-amz-executed-version"] == executed
         assert payload["mark"] == mark, params
         assert payload["arn"] == invoked_arn, params
         assert payload["version"] == payload["env_version"] == executed, params
+        assert f"/[{executed}]" in payload["log_stream"], payload["log_stream"]
 
     with pytest.raises(ClientError) as excinfo:
         invoke_json(lambda_client, name, Qualifier="7")
     assert error_of(excinfo)[:1] == ("ResourceNotFoundException",)
+
+
+def test_asynchronous_invokes_run_the_qualified_version(lambda_client: Any, beacon: Beacon) -> None:
+    reporter = BEACON_CODE + """
+
+def handler(event, context):
+    beacon(event["url"], mark="MARK", arn=context.invoked_function_arn, version=context.function_version,
+           tag=event["tag"])
+"""
+    name = create_python_function(lambda_client, reporter.replace("MARK", "one"))
+    lambda_client.publish_version(FunctionName=name)
+    lambda_client.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": reporter.replace("MARK", "two")}))
+    lambda_client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    arn = arn_of(name)
+
+    for tag, params in (("alias", {"Qualifier": "live"}), ("version", {"Qualifier": "1"}), ("latest", {})):
+        answer = lambda_client.invoke(FunctionName=name, InvocationType="Event",
+                                      Payload=json.dumps({"url": beacon.url, "tag": tag}), **params)
+        assert answer["StatusCode"] == 202
+    reports = {m["tag"]: m for m in beacon.wait(count=3)}
+    assert (reports["alias"]["mark"], reports["alias"]["version"], reports["alias"]["arn"]) == \
+        ("one", "1", f"{arn}:live")
+    assert (reports["version"]["mark"], reports["version"]["version"], reports["version"]["arn"]) == \
+        ("one", "1", f"{arn}:1")
+    assert (reports["latest"]["mark"], reports["latest"]["version"], reports["latest"]["arn"]) == \
+        ("two", "$LATEST", arn)
 
 
 # -- deleting versions -------------------------------------------------------------------------
@@ -356,50 +412,45 @@ def test_alias_bad_input_changes_nothing(server: Server, lambda_client: Any) -> 
     lambda_client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     unchecked = server.client(parameter_validation=False)
 
-    def refused(call: Any) -> tuple[str, str, int]:
+    def refused(call: Any, **params: Any) -> tuple[str, str, int]:
         with pytest.raises(ClientError) as excinfo:
-            call()
+            call(**params)
         return error_of(excinfo)
 
-    kind, message, status = refused(lambda: lambda_client.create_alias(
-        FunctionName=name, Name="123", FunctionVersion="1"))
+    create, update = lambda_client.create_alias, lambda_client.update_alias
+    kind, message, status = refused(create, FunctionName=name, Name="123", FunctionVersion="1")
     assert (kind, status) == ("ValidationException", 400)
-    assert "name" in message.lower()
+    assert "Value '123' at 'name' failed to satisfy constraint" in message
 
-    kind, message, _ = refused(lambda: lambda_client.create_alias(
-        FunctionName=name, Name="two-extra", FunctionVersion="1",
-        RoutingConfig={"AdditionalVersionWeights": {"2": 0.1, "3": 0.1}}))
+    kind, message, _ = refused(create, FunctionName=name, Name="two-extra", FunctionVersion="1",
+                               RoutingConfig={"AdditionalVersionWeights": {"2": 0.1, "3": 0.1}})
     assert kind == "InvalidParameterValueException"
     assert "AdditionalVersionWeights" in message
 
     for weight in (1.5, -0.2):
-        kind, _, status = refused(lambda: unchecked.create_alias(  # noqa: B023 - called at once
-            FunctionName=name, Name="heavy", FunctionVersion="1",
-            RoutingConfig={"AdditionalVersionWeights": {"2": weight}}))
+        kind, message, status = refused(unchecked.create_alias, FunctionName=name, Name="heavy",
+                                        FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": weight}})
         assert (kind, status) == ("ValidationException", 400), weight
-    kind, _, _ = refused(lambda: unchecked.update_alias(
-        FunctionName=name, Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 2.0}}))
+        assert "routingConfig.additionalVersionWeights" in message
+    kind, _, _ = refused(unchecked.update_alias, FunctionName=name, Name="live",
+                         RoutingConfig={"AdditionalVersionWeights": {"2": 2.0}})
     assert kind == "ValidationException"
 
-    kind, message, status = refused(lambda: lambda_client.create_alias(
-        FunctionName=name, Name="ghost", FunctionVersion="42"))
+    kind, message, status = refused(create, FunctionName=name, Name="ghost", FunctionVersion="42")
     assert (kind, status) == ("ResourceNotFoundException", 404)
-    kind, _, _ = refused(lambda: lambda_client.create_alias(
-        FunctionName=name, Name="ghost", FunctionVersion="1",
-        RoutingConfig={"AdditionalVersionWeights": {"42": 0.5}}))
+    kind, _, _ = refused(create, FunctionName=name, Name="ghost", FunctionVersion="1",
+                         RoutingConfig={"AdditionalVersionWeights": {"42": 0.5}})
     assert kind == "ResourceNotFoundException"
 
-    kind, message, status = refused(lambda: lambda_client.create_alias(
-        FunctionName=name, Name="live", FunctionVersion="2"))
+    kind, message, status = refused(create, FunctionName=name, Name="live", FunctionVersion="2")
     assert (kind, status) == ("ResourceConflictException", 409)
     assert "live" in message
 
-    kind, _, _ = refused(lambda: lambda_client.update_alias(FunctionName=name, Name="live", FunctionVersion="42"))
+    kind, _, _ = refused(update, FunctionName=name, Name="live", FunctionVersion="42")
     assert kind == "ResourceNotFoundException"
 
-    kind, _, _ = refused(lambda: lambda_client.create_alias(
-        FunctionName=name, Name="latest-split", FunctionVersion="$LATEST",
-        RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}}))
+    kind, _, _ = refused(create, FunctionName=name, Name="latest-split", FunctionVersion="$LATEST",
+                         RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}})
     assert kind == "InvalidParameterValueException"
 
     aliases = lambda_client.list_aliases(FunctionName=name)["Aliases"]
@@ -452,17 +503,18 @@ def test_an_alias_shift_keeps_the_kept_versions_warm(lambda_client: Any) -> None
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[list[Server]]:
+def own_servers() -> Iterator[list[Server]]:
+    """Servers a test starts; any still running at the end are killed."""
     started: list[Server] = []
     yield started
     for running in started:
         running.stop(signal.SIGKILL)
 
 
-def test_release_state_survives_a_restart(tmp_path: Path, own_server: list[Server]) -> None:
+def test_release_state_survives_a_restart(tmp_path: Path, own_servers: list[Server]) -> None:
     data_dir = tmp_path / "data"
     first = start_server(data_dir)
-    own_server.append(first)
+    own_servers.append(first)
     client = first.client()
     name = with_versions(client, ["one", "two"])
     client.update_function_code(FunctionName=name, ZipFile=code_zip("three"))
@@ -480,6 +532,11 @@ def test_release_state_survives_a_restart(tmp_path: Path, own_server: list[Serve
                                         StatementId="anyone", Action="lambda:GetLayerVersion", Principal="*")
     user = create_python_function(client, "import kept_layer\n\ndef handler(event, context):\n"
                                           "    return kept_layer.VALUE\n", Layers=[layer["LayerVersionArn"]])
+    gone = client.publish_layer_version(LayerName=unique_name("gone"),
+                                        Content={"ZipFile": make_zip({"python/gone_layer.py": "VALUE = 'gone'\n"})})
+    orphan = create_python_function(client, "import gone_layer\n\ndef handler(event, context):\n"
+                                            "    return gone_layer.VALUE\n", Layers=[gone["LayerVersionArn"]])
+    client.delete_layer_version(LayerName=gone["LayerArn"], VersionNumber=gone["Version"])
     versions_before = client.list_versions_by_function(FunctionName=name)["Versions"]
     alias_before = client.get_alias(FunctionName=name, Name="live")
     policy_before = client.get_policy(FunctionName=name)
@@ -489,7 +546,7 @@ def test_release_state_survives_a_restart(tmp_path: Path, own_server: list[Serve
     assert first.stop() == 0
 
     second = start_server(data_dir)
-    own_server.append(second)
+    own_servers.append(second)
     client = second.client()
     assert client.list_versions_by_function(FunctionName=name)["Versions"] == versions_before
     alias = client.get_alias(FunctionName=name, Name="live")
@@ -508,6 +565,11 @@ def test_release_state_survives_a_restart(tmp_path: Path, own_server: list[Serve
     assert invoke_json(client, name)[1]["mark"] == "three"
     assert {invoke_json(client, name, Qualifier="live")[0]["ExecutedVersion"] for _ in range(30)} == {"1", "2"}
     assert invoke_json(client, user)[1] == "from the layer"
+    # A deleted layer version stays deleted, and still works for the function that had it.
+    with pytest.raises(ClientError) as excinfo:
+        client.get_layer_version_by_arn(Arn=gone["LayerVersionArn"])
+    assert error_of(excinfo)[0] == "ResourceNotFoundException"
+    assert invoke_json(client, orphan)[1] == "gone"
     # Numbering goes on where it stopped.
     client.update_function_configuration(FunctionName=name, Timeout=8)
     assert client.publish_version(FunctionName=name)["Version"] == "3"

@@ -66,5 +66,54 @@ def doctor(
         render(data)
 
 
+_ENDPOINT = typer.Option("--endpoint", help="Lamina's URL [env AWS_ENDPOINT_URL; default http://127.0.0.1:4566]")
+
+
+@app.command()
+def logs(
+    function: Annotated[str, typer.Argument(help="Function name")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events")] = False,
+    since: Annotated[str, typer.Option(help="How far back: 10m, 24h, 7d or a date")] = "10m",
+    pattern: Annotated[str | None, typer.Option("--filter", help="CloudWatch Logs filter pattern")] = None,
+    log_group: Annotated[str | None, typer.Option("--log-group", help="Default /aws/lambda/FUNCTION")] = None,
+    endpoint: Annotated[str | None, _ENDPOINT] = None,
+    region: Annotated[str | None, typer.Option(help="Region [env AWS_REGION; default us-east-1]")] = None,
+) -> None:
+    """Print a function's log events (START/END/REPORT and its output)."""
+    from lamina.cli.logs import run
+
+    run(function, follow=follow, since=since, pattern=pattern, endpoint=endpoint, region=region,
+        log_group=log_group)
+
+
+@app.command()
+def metrics(
+    function: Annotated[str, typer.Argument(help="Function name")],
+    since: Annotated[str, typer.Option(help="How far back: 10m, 24h, 7d or a date")] = "1h",
+    period: Annotated[int, typer.Option(help="Seconds per row (60 or a multiple)")] = 60,
+    output: Annotated[str, typer.Option(help="table or json")] = "table",
+    endpoint: Annotated[str | None, _ENDPOINT] = None,
+    region: Annotated[str | None, typer.Option(help="Region [env AWS_REGION; default us-east-1]")] = None,
+) -> None:
+    """Show a function's invocations, errors, throttles, durations and concurrency."""
+    from lamina.cli.metrics import run
+
+    run(function, since=since, period=period, output=output, endpoint=endpoint, region=region)
+
+
+@app.command()
+def cost(
+    function: Annotated[str | None, typer.Option(help="Only this function")] = None,
+    since: Annotated[str, typer.Option(help="How far back: 24h, 7d, 2w or a date")] = "7d",
+    region: Annotated[str | None, typer.Option(help="Only this region")] = None,
+    output: Annotated[str, typer.Option(help="table or json")] = "table",
+    endpoint: Annotated[str | None, _ENDPOINT] = None,
+) -> None:
+    """What the invocations would cost on AWS, per function, version and day, and the free tier."""
+    from lamina.cli.cost import run
+
+    run(function=function, since=since, region=region, output=output, endpoint=endpoint)
+
+
 def main() -> None:
     app()

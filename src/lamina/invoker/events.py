@@ -25,15 +25,16 @@ Time comes from the injected clock. With a :class:`~lamina.clock.FakeClock`, cal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from lamina.clock import Clock
 from lamina.errors import AwsError, TooManyRequestsException
@@ -43,7 +44,6 @@ from lamina.invoker.event_config import EventInvokeConfig, EventInvokeConfigs
 from lamina.invoker.event_records import AttemptResult, dead_letter_attributes, error_message, invocation_record
 from lamina.invoker.invoker import InvokeResult
 from lamina.registry.model import FunctionVersion
-from lamina.services.sqs.queues import QueueManager
 from lamina.store.events import DropEvent, EventJournal, EventOp, EventRecord, EventStore, PutEvent, UpdateEvent
 from lamina.types import LATEST
 
@@ -59,9 +59,30 @@ MAX_SLEEP_S = 1.0
 Resolver = Callable[[str, str, str], FunctionVersion | None]
 
 
+def tolerant(resolve: Callable[[str, str, str], FunctionVersion]) -> Resolver:
+    """A :data:`Resolver` from one that raises (``ResourceNotFoundException``) for a missing function."""
+    def resolver(region: str, name: str, qualifier: str) -> FunctionVersion | None:
+        try:
+            return resolve(region, name, qualifier)
+        except AwsError:
+            return None
+
+    return resolver
+
+
 class SyncInvoker(Protocol):
-    async def invoke(self, fn: FunctionVersion, payload: bytes, *,
-                     request_id: str | None = None) -> InvokeResult: ...
+    """``Invoker.invoke``: one synchronous invocation; function errors are results, a throttle is
+    TooManyRequestsException."""
+
+    async def invoke(self, fn: FunctionVersion, payload: bytes, *, request_id: str | None = None,
+                     invoked_arn: str | None = None) -> InvokeResult: ...
+
+
+class MessageSender(Protocol):
+    """``QueueManager.send``: the message is committed when it returns."""
+
+    async def send(self, arn: str, body: str, *, attributes: Mapping[str, Any] | None = None,
+                   sender_id: str = "") -> object: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -71,6 +92,7 @@ class QueuedEvent:
     id: str
     region: str
     function_name: str
+    #: As the invoke named it: '' (unqualified), a version or an alias.
     qualifier: str
     payload: bytes
     enqueued_at: float
@@ -83,6 +105,11 @@ class QueuedEvent:
     @property
     def key(self) -> tuple[str, str, str]:
         return self.region, self.function_name, self.qualifier
+
+    @property
+    def config_qualifier(self) -> str:
+        """An unqualified invoke uses the config of ``$LATEST``."""
+        return self.qualifier or LATEST
 
     def record(self, owner: str) -> EventRecord:
         return EventRecord(self.id, self.region, self.function_name, self.qualifier, self.payload,
@@ -99,7 +126,7 @@ class QueuedEvent:
 class AsyncInvoker:
     """The asynchronous invocation engine of one node (see the module docstring)."""
 
-    def __init__(self, store: EventStore, queues: QueueManager, configs: EventInvokeConfigs,
+    def __init__(self, store: EventStore, queues: MessageSender, configs: EventInvokeConfigs,
                  invoker: SyncInvoker, resolve: Resolver, clock: Clock, *, scale: float = 1.0,
                  per_function: int = PER_FUNCTION, total: int = TOTAL, lease_s: float = LEASE_S) -> None:
         self._store = store
@@ -160,11 +187,12 @@ class AsyncInvoker:
 
     # -- accepting -------------------------------------------------------------------------------
 
-    async def enqueue(self, region: str, function_name: str, qualifier: str, payload: bytes,
+    async def enqueue(self, region: str, function_name: str, qualifier: str | None, payload: bytes,
                       request_id: str) -> None:
-        """Store one event; it runs after this returns (see the module docstring)."""
+        """Store one event for the function ``qualifier`` names (None or '': unqualified); it runs
+        after this returns (see the module docstring)."""
         now = self._clock.time()
-        event = QueuedEvent(request_id, region, function_name, qualifier or LATEST, payload, now, now)
+        event = QueuedEvent(request_id, region, function_name, qualifier or "", payload, now, now)
         await self._journal.write([PutEvent(event.record(self.node_id))])
         self._add(event)
 
@@ -206,10 +234,8 @@ class AsyncInvoker:
             sleep = MAX_SLEEP_S
             if self._delayed:
                 sleep = min(sleep, max(self._delayed[0][0] - self._clock.time(), 0.001))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), sleep)
-            except TimeoutError:
-                pass
 
     async def run_due(self) -> None:
         """Run every attempt due now, and those that become due as they finish, until none is left
@@ -258,9 +284,9 @@ class AsyncInvoker:
             self._wakeup.set()
 
     async def _process(self, event: QueuedEvent) -> None:
-        config = self._configs.get(event.region, event.function_name, event.qualifier)
+        config = self._configs.get(event.region, event.function_name, event.config_qualifier)
         limits = config.limits if config is not None else policy.RetryLimits()
-        fn = self._resolve(event.region, event.function_name, event.qualifier)
+        fn = self._resolve(event.region, event.function_name, event.config_qualifier)
         if fn is None:
             log.warning("dropping asynchronous invocation %s: function %s:%s no longer exists", event.id,
                         event.function_name, event.qualifier)
@@ -284,7 +310,9 @@ class AsyncInvoker:
 
     async def _run(self, fn: FunctionVersion, event: QueuedEvent) -> policy.Outcome:
         try:
-            result = await self._invoker.invoke(fn, event.payload, request_id=event.id)
+            result = await self._invoker.invoke(
+                fn, event.payload, request_id=event.id,
+                invoked_arn=f"{fn.arn}:{event.qualifier}" if event.qualifier else fn.arn)
         except TooManyRequestsException as throttle:
             if event.last is None or event.last.executed_version is None:
                 event.last = AttemptResult(429, error_message=throttle.message)
@@ -312,7 +340,7 @@ class AsyncInvoker:
         follow_up: QueuedEvent | None = None
         if target:
             record = invocation_record(
-                request_id=event.id, function_arn=f"{fn.arn}:{event.qualifier}", condition=condition.value,
+                request_id=event.id, function_arn=f"{fn.arn}:{event.config_qualifier}", condition=condition.value,
                 # Attempts that ran the function; throttled attempts never reached it.
                 invoke_count=event.invocations, request_payload=event.payload, result=event.last,
                 now=self._clock.time())
@@ -339,8 +367,8 @@ class AsyncInvoker:
                 return None
             if service == "lambda" and len(parts) >= 7:
                 region, name = parts[3], parts[6]
-                qualifier = parts[7] if len(parts) > 7 else LATEST
-                if self._resolve(region, name, qualifier) is None:
+                qualifier = parts[7] if len(parts) > 7 else ""
+                if self._resolve(region, name, qualifier or LATEST) is None:
                     raise LookupError(f"function {target} does not exist")
                 now = self._clock.time()
                 return QueuedEvent(new_request_id(), region, name, qualifier, body.encode(), now, now)

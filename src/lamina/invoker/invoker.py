@@ -2,7 +2,8 @@
 
 ``invoke`` is the synchronous path (RequestResponse): no database access, the function snapshot
 comes from the registry's cache, the environment from the warm pool, and logs are handed to the
-sink after the result is ready. ``invoke_event`` is the asynchronous one (Event).
+sink after the result is ready. The asynchronous path (Event) is :mod:`lamina.invoker.events`,
+which calls ``invoke`` for each attempt.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import secrets
 import time
 from collections import defaultdict
@@ -28,6 +28,8 @@ from lamina.invoker.pool import WarmPool
 from lamina.invoker.spec import build_spec
 from lamina.observability import report as fmt
 from lamina.observability.logs import LogRecord, LogSink
+from lamina.observability.platformlog import json_log_text
+from lamina.observability.tracing import TraceContext, trace_context
 from lamina.registry.functions import FunctionRegistry
 from lamina.registry.model import FunctionVersion
 from lamina.sandbox.environment import Environment, EnvState, Invocation, Outcome
@@ -56,6 +58,8 @@ class InvokeResult:
     #: Wall-clock time the invocation started and ended (seconds since the epoch).
     started: float = 0.0
     ended: float = 0.0
+    #: The X-Ray trace the invocation ran in (its header went to the function).
+    trace: TraceContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,18 +156,6 @@ class Invoker:
             except Exception:
                 log.exception("invocation observer failed")
 
-    def invoke_event(self, fn: FunctionVersion, payload: bytes, request_id: str) -> None:
-        """Accept an asynchronous invocation and run it in the background."""
-        task = asyncio.get_running_loop().create_task(self._event(fn, payload, request_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _event(self, fn: FunctionVersion, payload: bytes, request_id: str) -> None:
-        try:
-            await self.invoke(fn, payload, request_id=request_id)
-        except Exception:
-            log.exception("asynchronous invocation %s of %s failed", request_id, fn.arn)
-
     async def _run(self, fn: FunctionVersion, payload: bytes, request_id: str, client_context: str | None,
                    trace_header: str | None, invoked_arn: str) -> InvokeResult:
         key = FunctionKey(fn.region, fn.name)
@@ -174,11 +166,12 @@ class Invoker:
             env = await self._start_environment(fn)
         busy = self._busy[fn.region]
         busy.add(env)
+        trace = trace_context(trace_header, fn.tracing_mode == "Active", self._clock.time())
         headers = [
             (b"Lambda-Runtime-Aws-Request-Id", request_id.encode()),
             (b"Lambda-Runtime-Deadline-Ms", b"0"),  # replaced at delivery
             (b"Lambda-Runtime-Invoked-Function-Arn", invoked_arn.encode()),
-            (b"Lambda-Runtime-Trace-Id", _trace_id(trace_header, self._clock.time()).encode()),
+            (b"Lambda-Runtime-Trace-Id", trace.header().encode()),
         ]
         if client_context:
             headers.append((b"Lambda-Runtime-Client-Context", client_context.encode()))
@@ -214,13 +207,14 @@ class Invoker:
         report = fmt.Report(request_id, fn.version, outcome.duration_ms, fn.memory_size, memory,
                             init_s * 1000 if init_s is not None else None,
                             status, outcome.error_type if status else None)
-        log_text = self._log_text(fn, request_id, outcome, report)
         ended = self._clock.time()
-        self._logs.write(LogRecord(fn.log_group_name, env.log_stream, ended, log_text))
+        log_text = self._log_text(fn, request_id, outcome, report, ended)
+        self._logs.write(LogRecord(fn.log_group_name, env.log_stream, ended, log_text, fn.region))
         return InvokeResult(request_id, outcome.body, fn.version,
                             "Unhandled" if outcome.error_type else None, log_text, report,
                             error_type=outcome.error_type, cold_start=cold, log_stream=env.log_stream,
-                            started=ended - (report.duration_ms + (init_s or 0.0) * 1000) / 1000, ended=ended)
+                            started=ended - (report.duration_ms + (init_s or 0.0) * 1000) / 1000, ended=ended,
+                            trace=trace)
 
     async def provision(self, fn: FunctionVersion, count: int) -> int:
         """Start ``count`` environments of ``fn`` initialised ahead of any invocation (provisioned
@@ -293,7 +287,8 @@ class Invoker:
         return Outcome(body, FunctionErrorType.TIMEOUT.value, output=output + notice.encode(),
                        dropped_output=dropped, fatal=True, duration_ms=fn.timeout * 1000.0)
 
-    def _log_text(self, fn: FunctionVersion, request_id: str, outcome: Outcome, report: fmt.Report) -> str:
+    def _log_text(self, fn: FunctionVersion, request_id: str, outcome: Outcome, report: fmt.Report,
+                  now: float) -> str:
         output = outcome.output.decode("utf-8", "replace")
         if outcome.dropped_output:
             output += f"[lamina: {outcome.dropped_output} bytes of output were dropped]\n"
@@ -302,6 +297,10 @@ class Invoker:
         if outcome.error_type == FunctionErrorType.EXIT_ERROR.value:
             message = json.loads(outcome.body).get("errorMessage", "")
             output += f"{message}\n{outcome.error_type}\n"
+        if fn.log_format == "JSON":
+            return json_log_text(request_id=request_id, version=fn.version, output=output, report=report,
+                                 error_type=outcome.error_type, now=now, system_level=fn.system_log_level,
+                                 application_level=fn.application_log_level, function_name=fn.name)
         return (fmt.start_line(request_id, fn.version) + output + fmt.end_line(request_id)
                 + fmt.report_line(report))
 
@@ -333,10 +332,3 @@ def available_memory_mb() -> int:
         pass
     return 1 << 30
 
-
-def _trace_id(header: str | None, now: float) -> str:
-    """An X-Ray trace header: the caller's when it sent one, else a new root."""
-    if header and "Root=" in header:
-        return header
-    root = f"1-{int(now):08x}-{os.urandom(12).hex()}"
-    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"

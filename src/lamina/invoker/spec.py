@@ -61,6 +61,12 @@ def build_spec(fn: FunctionVersion, runner: Runner, code: CodeArtifact, environm
     })
     if fn.application_log_level:
         env["AWS_LAMBDA_LOG_LEVEL"] = fn.application_log_level
+    if settings.xray_daemon_address:
+        # Where aws-xray-sdk and Powertools Tracer send segments: Lamina's X-Ray daemon listener.
+        host, _, port = settings.xray_daemon_address.rpartition(":")
+        env["AWS_XRAY_DAEMON_ADDRESS"] = settings.xray_daemon_address
+        env["_AWS_XRAY_DAEMON_ADDRESS"] = host
+        env["_AWS_XRAY_DAEMON_PORT"] = port
     if runner.kind == "exec":
         # A custom runtime may be written in Python (awslambdaric in the zip) or call node.
         env["PATH"] = f"{os.path.dirname(sys.executable)}:{env['PATH']}"

@@ -48,3 +48,10 @@ class MemoryLogSink:
 
     def drop(self, group: str) -> None:
         self._groups.pop(group, None)
+
+
+class NullLogSink:
+    """Drops every record: for measuring what logging costs (``LAMINA_OBSERVABILITY=0``)."""
+
+    def write(self, record: LogRecord) -> None:
+        pass

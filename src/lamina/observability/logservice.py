@@ -51,6 +51,11 @@ class LogService:
         if len(pending) == self._batch and self._wake is not None:
             self._wake.set()
 
+    @property
+    def pending(self) -> int:
+        """Records accepted and not yet written."""
+        return len(self._pending)
+
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:

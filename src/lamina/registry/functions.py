@@ -50,6 +50,8 @@ class FunctionRegistry:
         self._versions: dict[FunctionKey, dict[str, FunctionVersion]] = {}
         self._locks: dict[FunctionKey, asyncio.Lock] = {}
         self._listeners: list[ChangeListener] = []
+        #: Other owners of stored code (layer versions): a digest any of them uses is kept.
+        self.code_users: list[Callable[[str], bool]] = []
 
     # -- reading (no I/O) ------------------------------------------------------------------
 
@@ -293,7 +295,7 @@ class FunctionRegistry:
                                               fn.to_json(), self._clock.time()))
 
     def _collect_code(self, sha256: str) -> None:
-        if not self._store.code_in_use(sha256):
+        if not self._store.code_in_use(sha256) and not any(uses(sha256) for uses in self.code_users):
             self._code.delete(sha256)
 
     def _notify(self, key: FunctionKey) -> None:

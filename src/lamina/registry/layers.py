@@ -78,6 +78,11 @@ class LayerRegistry:
         self._layers: dict[tuple[str, str], dict[int, LayerVersion]] = {}
         self._lock = asyncio.Lock()
 
+    def uses_code(self, sha256: str) -> bool:
+        """Whether any layer version (deleted ones included: functions may still use them) stores
+        its content under this digest."""
+        return any(layer.code.sha256 == sha256 for versions in self._layers.values() for layer in versions.values())
+
     def load(self) -> None:
         self._opt_root.mkdir(parents=True, exist_ok=True)
         for item in self._resources.load(LAYER):

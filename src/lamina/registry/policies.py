@@ -99,6 +99,12 @@ class PolicyRegistry:
             self._policies.pop((FunctionKey(region, name), qualifier), None)
             await asyncio.to_thread(self._resources.delete, POLICY, region, name, qualifier)
 
+    async def drop(self, region: str, name: str, qualifier: str) -> None:
+        """Forget the policy of a deleted alias: a new alias of that name is a new resource and
+        starts without one, as on AWS."""
+        if self._policies.pop((FunctionKey(region, name), qualifier), None) is not None:
+            await asyncio.to_thread(self._resources.delete, POLICY, region, name, qualifier)
+
     async def _save(self, region: str, name: str, qualifier: str, policy: Policy) -> None:
         document = {"Statement": list(policy.statements), "RevisionId": policy.revision_id}
         await asyncio.to_thread(self._resources.put, Resource(POLICY, region, name, qualifier, document,

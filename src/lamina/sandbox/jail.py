@@ -143,6 +143,22 @@ class Cgroups:
         self._oom_baseline[name] = self._oom_kills(name)
         return name
 
+    def set_memory(self, name: str, memory_mb: int) -> None:
+        """Set a (pooled, already attached) cgroup's limits for the function it now serves."""
+        limit = memory_mb * MB
+        weight = max(1, memory_mb * 1024 // ONE_VCPU_MB)
+        if self.version == "v1":
+            memory, cpu, _pids = self.dirs(name)
+            # Raise memsw first when growing, lower it last when shrinking: memsw >= memory always.
+            _write(f"{memory}/memory.memsw.limit_in_bytes", "-1", missing_ok=True)
+            _write(f"{memory}/memory.limit_in_bytes", str(limit))
+            _write(f"{memory}/memory.memsw.limit_in_bytes", str(limit), missing_ok=True)
+            _write(f"{cpu}/cpu.shares", str(max(2, weight)))
+        else:
+            directory = self.dirs(name)[0]
+            _write(f"{directory}/memory.max", str(limit))
+            _write(f"{directory}/cpu.weight", str(max(1, min(10000, weight * 100 // 1024))))
+
     def attach_self(self, name: str) -> None:
         """Called in the child: move the calling process into the cgroup."""
         pid = str(os.getpid())

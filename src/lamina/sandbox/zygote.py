@@ -48,6 +48,9 @@ def _load(name: str, path: str) -> Any:
 
 
 jail = _load("lamina_jail", os.path.join(HERE, "jail.py"))
+# Imported here once so no environment pays for it: socket.getaddrinfo and str.encode("idna")
+# pull these in on first use (~2 ms each time otherwise).
+import encodings.idna  # noqa: E402, F401
 
 
 @dataclass
@@ -58,7 +61,24 @@ class Child:
     status_fd: int = -1
 
 
+@dataclass
+class Spare:
+    """An environment forked ahead of need, waiting for its assignment on ``channel``.
+
+    Everything that does not depend on the function happens before a request arrives: the clone
+    into new namespaces, the move into a cgroup (on cgroup v1 that write can wait 10-20 ms on a
+    machine-wide lock while other processes fork), the namespace's init and the runtime's fork.
+    """
+
+    pid: int
+    channel: socket.socket
+    child: Child
+
+
 class Zygote:
+    #: Spare environments kept ready per zygote.
+    SPARES = 2
+
     def __init__(self, sock: socket.socket, config: dict[str, Any]) -> None:
         self.sock = sock
         self.config = config
@@ -66,6 +86,8 @@ class Zygote:
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.bootstrap = _load("lamina_bootstrap", os.path.join(HERE, "runtimes", "python", "bootstrap.py"))
         self.children: dict[int, Child] = {}
+        self.spares: list[Spare] = []
+        self.forked = 0
         self.features = jail.probe(config.get("isolation", "auto"))
         self.namespaces = self.features["namespaces"]["state"] == "on"
         self.uid: int | None = jail.SANDBOX_UID if self.features["unprivileged_user"]["state"] == "on" else None
@@ -78,36 +100,71 @@ class Zygote:
         self.sock.sendmsg([json.dumps(message).encode()])
 
     def spawn(self, message: dict[str, Any], output_fd: int) -> None:
-        cgroup = self.cgroups.acquire(message["memory_mb"], 1024) if self.cgroups else None
-        tmp = None if self.namespaces else jail.private_tmp(self.config["tmp_root"], f"{self.pid}-{message['id']}")
-        status_r, status_w = os.pipe2(os.O_CLOEXEC) if self.namespaces else (-1, -1)
+        """Hand a spare environment its function (forking one if none is ready) and answer its pid."""
         try:
-            pid = jail.clone(jail.CLONE_NEWNS | jail.CLONE_NEWPID) if self.namespaces else os.fork()
+            spare = self.spares.pop(0) if self.spares else self._fork_spare()
         except OSError as error:
-            if cgroup and self.cgroups:
-                self.cgroups.release(cgroup)
-            for fd in (output_fd, status_r, status_w):
-                if fd >= 0:
-                    os.close(fd)
+            os.close(output_fd)
             self.send({"id": message["id"], "error": f"cannot start an environment: {error}"})
             return
+        child = spare.child
+        try:
+            if child.cgroup is not None and self.cgroups is not None:
+                self.cgroups.set_memory(child.cgroup, message["memory_mb"])
+            socket.send_fds(spare.channel, [json.dumps(message).encode()], [output_fd])
+        except OSError as error:
+            os.killpg(spare.pid, signal.SIGKILL)
+            self.send({"id": message["id"], "error": f"cannot start an environment: {error}"})
+            return
+        finally:
+            os.close(output_fd)
+            spare.channel.close()
+        memory = self.cgroups.memory_dir(child.cgroup) if self.cgroups and child.cgroup else None
+        self.send({"id": message["id"], "pid": spare.pid, "memory": memory})
+
+    def replenish(self) -> None:
+        """Fork spares up to :attr:`SPARES` (called when the zygote has nothing else to do)."""
+        while len(self.spares) < self.SPARES:
+            try:
+                self.spares.append(self._fork_spare())
+            except OSError:
+                return
+
+    def _fork_spare(self) -> Spare:
+        cgroup = self.cgroups.acquire(128, 1024) if self.cgroups else None
+        self.forked += 1
+        tmp = None if self.namespaces else jail.private_tmp(self.config["tmp_root"], f"{self.pid}-{self.forked}")
+        status_r, status_w = os.pipe2(os.O_CLOEXEC) if self.namespaces else (-1, -1)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = jail.clone(jail.CLONE_NEWNS | jail.CLONE_NEWPID) if self.namespaces else os.fork()
+        except OSError:
+            if cgroup and self.cgroups:
+                self.cgroups.release(cgroup)
+            for fd in (status_r, status_w):
+                if fd >= 0:
+                    os.close(fd)
+            ours.close()
+            theirs.close()
+            raise
         if pid == 0:
-            self._child(message, output_fd, cgroup, tmp, status_w)
-        os.close(output_fd)
+            ours.close()
+            self._child(theirs, cgroup, tmp, status_w)
+        theirs.close()
         if status_w >= 0:
             os.close(status_w)
             os.set_blocking(status_r, False)
-        self.children[pid] = Child(cgroup, tmp, status_r)
-        memory = self.cgroups.memory_dir(cgroup) if self.cgroups and cgroup else None
-        self.send({"id": message["id"], "pid": pid, "memory": memory})
+        child = Child(cgroup, tmp, status_r)
+        self.children[pid] = child
+        return Spare(pid, ours, child)
 
-    def _child(self, message: dict[str, Any], output_fd: int, cgroup: str | None, tmp: str | None,
-               status_fd: int) -> None:
-        """Runs in the new environment's process; never returns.
+    def _child(self, channel: socket.socket, cgroup: str | None, tmp: str | None, status_fd: int) -> None:
+        """Runs in a new environment's first process; never returns.
 
-        In a PID namespace this first process becomes the namespace's init (see :func:`_init`) and
-        the runtime runs as its child, PID 2: the kernel ignores signals a namespace's PID 1 sends
+        In a PID namespace this process becomes the namespace's init (see :func:`_init`) and the
+        runtime runs as its child, PID 2: the kernel ignores signals a namespace's PID 1 sends
         itself, so a runtime running as PID 1 could not ``os.abort()`` or ``kill -9`` itself.
+        The runtime then waits on ``channel`` for its assignment (see :meth:`_assigned`).
         """
         try:
             os.setsid()  # own process group: killing it takes grandchildren along
@@ -117,11 +174,29 @@ class Zygote:
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_DFL)
             signal.set_wakeup_fd(-1)
+            if cgroup is not None and self.cgroups is not None:
+                self.cgroups.attach_self(cgroup)
+            if self.namespaces:
+                runtime = os.fork()
+                if runtime != 0:
+                    _init(runtime, status_fd)
+                self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            data, fds, _flags, _addr = socket.recv_fds(channel, MAX_MESSAGE, 1)
+            if not data or not fds:
+                os._exit(0)  # the zygote went away before assigning work
+            self._assigned(json.loads(data), fds[0], cgroup, tmp)
+        except BaseException as error:
+            try:
+                os.write(2, f"lamina: environment failed to start: {error}\n".encode())
+            finally:
+                os._exit(127)
+
+    def _assigned(self, message: dict[str, Any], output_fd: int, cgroup: str | None, tmp: str | None) -> None:
+        """The runtime process, once it knows its function: mount its world, drop privileges, run."""
+        try:
             # Output first, so a failure below is reported in the invocation's log.
             os.dup2(output_fd, 1)
             os.dup2(output_fd, 2)
-            if cgroup is not None and self.cgroups is not None:
-                self.cgroups.attach_self(cgroup)
             env = dict(message["env"])
             if self.namespaces:
                 jail.enter_environment(message["code"]["path"], message.get("opt"), self.config["hide"],
@@ -139,11 +214,6 @@ class Zygote:
                             env[name] = env[name].replace("/opt", message["opt"])
             env["LAMBDA_TASK_ROOT"] = task_root
             jail.set_rlimits(None if cgroup else message["memory_mb"] + 64)
-            if self.namespaces:
-                runtime = os.fork()
-                if runtime != 0:
-                    _init(runtime, status_fd)
-                self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             argv = message.get("exec")
             if argv and "/" not in argv[0]:
                 argv = [os.path.join(task_root, argv[0]), *argv[1:]]
@@ -191,6 +261,10 @@ class Zygote:
             if pid == 0:
                 return
             child = self.children.pop(pid, None)
+            spare = next((spare for spare in self.spares if spare.pid == pid), None)
+            if spare is not None:
+                self.spares.remove(spare)
+                spare.channel.close()
             oom = False
             peak = 0
             if child is not None and child.status_fd >= 0:
@@ -202,9 +276,12 @@ class Zygote:
                     oom = self.cgroups.release(child.cgroup)
                 if child.tmp:
                     jail.remove_tree(child.tmp)
-            self.send({"exit": pid, "status": status, "oom": oom, "peak": peak})
+            if spare is None:
+                self.send({"exit": pid, "status": status, "oom": oom, "peak": peak})
 
     def shutdown(self) -> None:
+        for spare in self.spares:
+            spare.channel.close()
         for pid in self.children:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
@@ -263,7 +340,12 @@ def serve(fd: int, config: dict[str, Any]) -> None:
     gc.freeze()
     try:
         while True:
-            for key, _ in selector.select():
+            events = selector.select(timeout=0)
+            if not events:
+                # Nothing waiting: prepare spare environments now, off any request's path.
+                zygote.replenish()
+                events = selector.select()
+            for key, _ in events:
                 if key.fileobj is wake_r:
                     os.read(wake_r, 4096)
                     zygote.reap()

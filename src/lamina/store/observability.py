@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     and_,
     case,
@@ -125,6 +126,13 @@ class UsageRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))
 
 
+LOG_GROUPS = cast(Table, LogGroupRow.__table__)
+LOG_STREAMS = cast(Table, LogStreamRow.__table__)
+LOG_CHUNKS = cast(Table, LogChunkRow.__table__)
+METRIC_MINUTES = cast(Table, MetricMinuteRow.__table__)
+USAGE = cast(Table, UsageRow.__table__)
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     id: int
@@ -147,28 +155,28 @@ class LogTables:
 
     def groups(self) -> list[dict[str, Any]]:
         with self._engine.connect() as connection:
-            rows = connection.execute(select(LogGroupRow.__table__)).mappings().all()
+            rows = connection.execute(select(LOG_GROUPS)).mappings().all()
         return [{**row, "tags": json.loads(row["tags"])} for row in rows]
 
     def streams(self) -> list[dict[str, Any]]:
         with self._engine.connect() as connection:
-            return [dict(row) for row in connection.execute(select(LogStreamRow.__table__)).mappings()]
+            return [dict(row) for row in connection.execute(select(LOG_STREAMS)).mappings()]
 
     def put_group(self, group: dict[str, Any]) -> None:
-        table = LogGroupRow.__table__
+        table = LOG_GROUPS
         with self._engine.begin() as connection:
             connection.execute(delete(table).where(table.c.region == group["region"], table.c.name == group["name"]))
             connection.execute(insert(table), [{**group, "tags": json.dumps(group["tags"])}])
 
     def drop_group(self, region: str, name: str) -> None:
         with self._engine.begin() as connection:
-            for table, column in ((LogChunkRow.__table__, "group"), (LogStreamRow.__table__, "group"),
-                                  (LogGroupRow.__table__, "name")):
+            for table, column in ((LOG_CHUNKS, "group"), (LOG_STREAMS, "group"),
+                                  (LOG_GROUPS, "name")):
                 connection.execute(delete(table).where(table.c.region == region, table.c[column] == name))
 
     def drop_stream(self, region: str, group: str, name: str) -> None:
         with self._engine.begin() as connection:
-            for table, column in ((LogChunkRow.__table__, "stream"), (LogStreamRow.__table__, "name")):
+            for table, column in ((LOG_CHUNKS, "stream"), (LOG_STREAMS, "name")):
                 connection.execute(delete(table).where(table.c.region == region, table.c.group == group,
                                                        table.c[column] == name))
 
@@ -176,7 +184,7 @@ class LogTables:
                groups: Iterable[dict[str, Any]] = ()) -> None:
         """Insert ``chunks`` and write the new state of the streams (and groups) they touched, in
         one transaction."""
-        stream_table, group_table = LogStreamRow.__table__, LogGroupRow.__table__
+        stream_table, group_table = LOG_STREAMS, LOG_GROUPS
         streams, groups = list(streams), list(groups)
         with self._engine.begin() as connection:
             for group in groups:
@@ -191,13 +199,13 @@ class LogTables:
             if streams:
                 connection.execute(insert(stream_table), streams)
             if chunks:
-                connection.execute(insert(LogChunkRow.__table__), list(chunks))
+                connection.execute(insert(LOG_CHUNKS), list(chunks))
 
     def chunks(self, region: str, group: str, *, streams: Sequence[str] | None = None,
                start_ms: int | None = None, end_ms: int | None = None,
                after: tuple[int, int] | None = None, limit: int = 500) -> list[Chunk]:
         """Chunks of a group in (timestamp, id) order, after the (timestamp, id) cursor ``after``."""
-        table = LogChunkRow.__table__
+        table = LOG_CHUNKS
         query = select(table).where(table.c.region == region, table.c.group == group)
         if streams is not None:
             query = query.where(table.c.stream.in_(list(streams)))
@@ -216,7 +224,7 @@ class LogTables:
                       after_id: int | None = None, before_id: int | None = None, backward: bool = False,
                       limit: int = 500) -> list[Chunk]:
         """Chunks of one stream by id, ascending (or descending when ``backward``)."""
-        table = LogChunkRow.__table__
+        table = LOG_CHUNKS
         query = select(table).where(table.c.region == region, table.c.group == group, table.c.stream == stream)
         if start_ms is not None:
             query = query.where(table.c.timestamp_ms >= start_ms)
@@ -231,7 +239,7 @@ class LogTables:
             return [_chunk(row) for row in connection.execute(query)]
 
     def expire(self, region: str, group: str, before_ms: int) -> int:
-        table = LogChunkRow.__table__
+        table = LOG_CHUNKS
         with self._engine.begin() as connection:
             result = connection.execute(delete(table).where(table.c.region == region, table.c.group == group,
                                                             table.c.timestamp_ms < before_ms))
@@ -243,14 +251,14 @@ class MetricTables:
         self._engine = store.engine
 
     def load(self, since_minute: int) -> list[dict[str, Any]]:
-        table = MetricMinuteRow.__table__
+        table = METRIC_MINUTES
         with self._engine.connect() as connection:
             rows = connection.execute(select(table).where(table.c.minute >= since_minute)).mappings()
             return [dict(row) for row in rows]
 
     def put(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert or replace minute rows (the caller holds each minute's whole statistic set)."""
-        table = MetricMinuteRow.__table__
+        table = METRIC_MINUTES
         with self._engine.begin() as connection:
             for row in rows:
                 connection.execute(delete(table).where(
@@ -261,7 +269,7 @@ class MetricTables:
                 connection.execute(insert(table), list(rows))
 
     def expire(self, before_minute: int) -> None:
-        table = MetricMinuteRow.__table__
+        table = METRIC_MINUTES
         with self._engine.begin() as connection:
             connection.execute(delete(table).where(table.c.minute < before_minute))
 
@@ -273,13 +281,13 @@ class UsageTables:
     def insert(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             with self._engine.begin() as connection:
-                connection.execute(insert(UsageRow.__table__), list(rows))
+                connection.execute(insert(USAGE), list(rows))
 
     def daily(self, since_day: int, until_day: int, region: str | None = None,
               function: str | None = None) -> list[dict[str, Any]]:
         """Per (region, function, version, architecture, day): requests, billed milliseconds x MB
         (an exact integer: GB-seconds are that over 1,024,000), and the sums the report shows."""
-        table = UsageRow.__table__
+        table = USAGE
         keys = (table.c.region, table.c.function, table.c.version, table.c.architecture, table.c.day)
         query = (select(*keys, func.count().label("requests"),
                         func.sum(table.c.billed_ms * table.c.memory_mb).label("mb_ms"),
@@ -299,7 +307,7 @@ class UsageTables:
             return [dict(row) for row in connection.execute(query).mappings()]
 
     def records(self, function: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        table = UsageRow.__table__
+        table = USAGE
         query = select(table).order_by(table.c.id.desc()).limit(limit)
         if function is not None:
             query = query.where(table.c.function == function)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import multiprocessing
@@ -470,7 +471,12 @@ def test_no_member_name_escapes_the_tree(members: list[tuple[str, bool, str]]) -
                 path = os.path.join(dirpath, name)
                 mode = os.lstat(path).st_mode
                 assert stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
-                resolved = os.path.realpath(path)
+                try:
+                    resolved = os.path.realpath(path, strict=True)
+                except OSError as error:
+                    if error.errno == errno.ELOOP:
+                        continue  # a loop of links inside the tree: the kernel refuses, nothing escapes
+                    resolved = os.path.realpath(path)  # dangling: where it would point
                 assert resolved == tree or resolved.startswith(tree + os.sep), (path, resolved)
         assert sorted(os.listdir(base / "store" / "tree")) == [artifact.sha256]
         store.delete(artifact.sha256)

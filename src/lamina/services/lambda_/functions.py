@@ -44,13 +44,25 @@ class FunctionsApi(LambdaBase):
             fn = fn.replace(layers=layers[0])
         created = await self._registry.create(fn, code["ZipFile"], extra_unzipped=layers[1] if layers else 0)
         if params.get("Publish"):
-            await self._registry.publish(region, name)
+            # AWS answers with the published version (Version "1"), under the unqualified ARN.
+            version = await self._registry.publish(region, name)
+            return {**function_configuration(version), "FunctionArn": version.arn}
         return function_configuration(created)
+
+    def _configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        """FunctionConfiguration of the version the request names; FunctionArn carries the
+        qualifier the caller used (``:$LATEST``, ``:live``), as AWS answers."""
+        fn = self._function(ctx, params)
+        config = function_configuration(fn)
+        qualifier = self._target(ctx, params)[2]
+        if qualifier:
+            config["FunctionArn"] = f"{fn.arn}:{qualifier}"
+        return config
 
     async def get_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._function(ctx, params)
         answer: dict[str, Any] = {
-            "Configuration": function_configuration(fn),
+            "Configuration": self._configuration(ctx, params),
             "Code": {"RepositoryType": "S3",
                      "Location": f"{ctx.endpoint}/_lamina/code/{fn.code.sha256}.zip"},
         }
@@ -61,7 +73,7 @@ class FunctionsApi(LambdaBase):
         return answer
 
     async def get_function_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        return function_configuration(self._function(ctx, params))
+        return self._configuration(ctx, params)
 
     async def list_functions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         functions = self._registry.in_region(ctx.region)
@@ -73,7 +85,10 @@ class FunctionsApi(LambdaBase):
             start = decode_marker(marker)
         size = params.get("MaxItems") or 50
         page = functions[start:start + size]
-        answer: dict[str, Any] = {"Functions": [function_configuration(fn) for fn in page]}
+        every_version = params.get("FunctionVersion") == "ALL"
+        answer: dict[str, Any] = {"Functions": [
+            {**function_configuration(fn), "FunctionArn": fn.qualified_arn} if every_version
+            else function_configuration(fn) for fn in page]}
         if start + size < len(functions):
             answer["NextMarker"] = encode_marker(start + size)
         return answer

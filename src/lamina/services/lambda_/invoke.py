@@ -12,17 +12,17 @@ from lamina.errors import (
 )
 from lamina.registry.model import State
 from lamina.services.lambda_.base import (
-    LambdaBase,
     check_json,
     client_context,
 )
+from lamina.services.lambda_.event_invoke_config import EventsBase
 from lamina.types import InvocationType
 
 #: X-Amz-Log-Result carries the last 4 KB of the log (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
 TAIL_BYTES = 4096
 
 
-class InvokeApi(LambdaBase):
+class InvokeApi(EventsBase):
     async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._function(ctx, params, route=True)
         qualifier = self._target(ctx, params)[2]
@@ -42,7 +42,9 @@ class InvokeApi(LambdaBase):
         if kind == InvocationType.DRY_RUN:
             return {"StatusCode": 204}
         if kind == InvocationType.EVENT:
-            self._invoker.invoke_event(fn, payload, ctx.request_id)
+            self._check_dead_letter_target(fn)
+            # Answered only once the event is stored: an accepted event survives a crash.
+            await self._events.engine.enqueue(fn.region, fn.name, qualifier, payload, ctx.request_id)
             return {"StatusCode": 202}
         result = await self._invoker.invoke(
             fn, payload, request_id=ctx.request_id, invoked_arn=invoked_arn,

@@ -8,6 +8,9 @@ mixin module (functions, invoke, concurrency, ...); this class puts them togethe
 from __future__ import annotations
 
 from lamina.services.lambda_.concurrency import ConcurrencyApi
+from lamina.services.lambda_.event_invoke_config import EventInvokeConfigApi
+from lamina.services.lambda_.event_source_mappings import EventSourceMappingsApi
+from lamina.services.lambda_.function_urls import FunctionUrlsApi
 from lamina.services.lambda_.functions import FunctionsApi
 from lamina.services.lambda_.invoke import InvokeApi
 from lamina.services.lambda_.layers import LayersApi
@@ -17,5 +20,5 @@ from lamina.services.lambda_.versions import VersionsApi
 
 
 class LambdaProvider(FunctionsApi, InvokeApi, ConcurrencyApi, VersionsApi, LayersApi,
-                     PermissionsApi, ProvisionedApi):
+                     PermissionsApi, ProvisionedApi, FunctionUrlsApi, EventInvokeConfigApi, EventSourceMappingsApi):
     service_name = "lambda"

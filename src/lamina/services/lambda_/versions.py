@@ -47,7 +47,9 @@ class VersionsApi(LambdaBase):
 
     async def list_versions_by_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         region, name, _ = self._target(ctx, params)
-        versions = [function_configuration(fn) for fn in self._registry.versions(region, name)]
+        # Every entry carries its qualified ARN, $LATEST's too (the API reference's example).
+        versions = [{**function_configuration(fn), "FunctionArn": fn.qualified_arn}
+                    for fn in self._registry.versions(region, name)]
         return _page(versions, params, "Versions")
 
     async def create_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +74,7 @@ class VersionsApi(LambdaBase):
     async def delete_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         region, name, _ = self._target(ctx, params)
         await self._aliases.delete(region, name, params["Name"])
+        await self._policies.drop(region, name, params["Name"])
         return {}
 
     async def list_aliases(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

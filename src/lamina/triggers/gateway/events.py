@@ -18,23 +18,16 @@ and https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-paylo
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.triggers.gateway.http import (
-    GatewayRequest,
-    cookies_of,
-    is_text,
-    joined_headers,
-    multi_headers,
-    query_pairs,
-)
+from lamina.triggers.gateway.http import GatewayRequest, is_text, multi_headers, query_pairs
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DROPPED = frozenset({"connection"})
-_DROPPED_V2 = _DROPPED | {"cookie"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +56,21 @@ class EventContext:
 
 def request_time(epoch: float) -> str:
     """``12/Mar/2020:19:03:58 +0000``: API Gateway's CLF time, always in English and UTC."""
-    t = time.gmtime(epoch)
+    return _clf(int(epoch))
+
+
+@functools.lru_cache(maxsize=4)
+def _clf(second: int) -> str:
+    # Every request in the same second shares the string.
+    t = time.gmtime(second)
     return f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
 
 
-def body_of(request: GatewayRequest) -> tuple[str | None, bool]:
-    """The event's ``body`` and ``isBase64Encoded``."""
+def body_of(request: GatewayRequest, content_type: str | None) -> tuple[str | None, bool]:
+    """The event's ``body`` and ``isBase64Encoded`` for a request with this Content-Type."""
     if not request.body:
         return None, False
-    if is_text(request.header("content-type")):
+    if is_text(content_type):
         try:
             return request.body.decode(), False
         except UnicodeDecodeError:
@@ -79,20 +78,28 @@ def body_of(request: GatewayRequest) -> tuple[str | None, bool]:
     return base64.b64encode(request.body).decode(), True
 
 
-def _platform_headers(request: GatewayRequest, ctx: EventContext) -> dict[str, str]:
-    forwarded = request.header("x-forwarded-for")
-    return {
-        "x-amzn-trace-id": ctx.trace_header,
-        "x-forwarded-for": f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip,
-        "x-forwarded-port": str(ctx.port),
-        "x-forwarded-proto": "http",
-    }
+def _add_platform_headers(headers: dict[str, str], request: GatewayRequest, ctx: EventContext) -> None:
+    forwarded = headers.get("x-forwarded-for")
+    headers["x-amzn-trace-id"] = ctx.trace_header
+    headers["x-forwarded-for"] = f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip
+    headers["x-forwarded-port"] = str(ctx.port)
+    headers["x-forwarded-proto"] = "http"
 
 
 def event_v2(request: GatewayRequest, ctx: EventContext) -> dict[str, Any]:
     """The payload format 2.0 event (HTTP APIs; function URLs with ``routeKey`` ``$default``)."""
-    headers = joined_headers(request, drop=_DROPPED_V2)
-    headers.update(_platform_headers(request, ctx))
+    # One pass over the header lines: join repeats, take the cookies out.
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers:
+        if name in headers:
+            headers[name] = f"{headers[name]},{value}"
+        elif name == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+        elif name not in _DROPPED:
+            headers[name] = value
+    content_type = headers.get("content-type")
+    _add_platform_headers(headers, request, ctx)
     context: dict[str, Any] = {
         "accountId": ctx.account_id,
         "apiId": ctx.api_id,
@@ -119,7 +126,6 @@ def event_v2(request: GatewayRequest, ctx: EventContext) -> dict[str, Any]:
         "rawPath": request.path,
         "rawQueryString": request.query,
     }
-    cookies = cookies_of(request)
     if cookies:
         event["cookies"] = cookies
     event["headers"] = headers
@@ -134,7 +140,7 @@ def event_v2(request: GatewayRequest, ctx: EventContext) -> dict[str, Any]:
         event["pathParameters"] = dict(ctx.path_parameters)
     if ctx.stage_variables:
         event["stageVariables"] = dict(ctx.stage_variables)
-    body, encoded = body_of(request)
+    body, encoded = body_of(request, content_type)
     if body is not None:
         event["body"] = body
     event["isBase64Encoded"] = encoded
@@ -144,13 +150,17 @@ def event_v2(request: GatewayRequest, ctx: EventContext) -> dict[str, Any]:
 def event_v1(request: GatewayRequest, ctx: EventContext) -> dict[str, Any]:
     """The payload format 1.0 event (the REST API proxy shape, as HTTP APIs send it)."""
     multi = {name: values for name, values in multi_headers(request).items() if name not in _DROPPED}
-    for name, value in _platform_headers(request, ctx).items():
+    added: dict[str, str] = {}
+    if "x-forwarded-for" in multi:
+        added["x-forwarded-for"] = ",".join(multi["x-forwarded-for"])
+    _add_platform_headers(added, request, ctx)
+    for name, value in added.items():
         multi[name] = [value]
     headers = {name: values[-1] for name, values in multi.items()}
     multi_query: dict[str, list[str]] = {}
     for key, value in query_pairs(request.query):
         multi_query.setdefault(key, []).append(value)
-    body, encoded = body_of(request)
+    body, encoded = body_of(request, headers.get("content-type"))
     return {
         "version": "1.0",
         "resource": ctx.resource_path,

@@ -69,12 +69,10 @@ def json_response(status: int, document: object, headers: Sequence[tuple[str, st
     return GatewayResponse(status, [("Content-Type", "application/json"), *headers], body)
 
 
-def joined_headers(request: GatewayRequest, *, drop: frozenset[str] = frozenset()) -> dict[str, str]:
-    """Payload 2.0 headers: names lower-cased, repeated headers joined with commas."""
+def joined_headers(request: GatewayRequest) -> dict[str, str]:
+    """Headers by (lower-case) name, repeated headers joined with commas."""
     out: dict[str, str] = {}
     for name, value in request.headers:
-        if name in drop:
-            continue
         if name in out:
             out[name] = f"{out[name]},{value}"
         else:
@@ -100,15 +98,6 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
         pairs.append((unquote_plus(key) if "%" in key or "+" in key else key,
                       unquote_plus(value) if "%" in value or "+" in value else value))
     return pairs
-
-
-def cookies_of(request: GatewayRequest) -> list[str]:
-    """Every cookie of every ``Cookie`` header, one string each (payload 2.0 ``cookies``)."""
-    found = []
-    for name, value in request.headers:
-        if name == "cookie":
-            found.extend(part.strip() for part in value.split(";") if part.strip())
-    return found
 
 
 def is_text(content_type: str | None) -> bool:

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lamina.clock import Clock
+from lamina.registry.functions import FunctionRegistry
 from lamina.store.gateway import GatewayStore
 from lamina.triggers.gateway.model import FunctionRef, FunctionUrl, HttpApi, Integration, Route, function_ref
 from lamina.triggers.gateway.routes import Router, parse_route_key
@@ -22,13 +24,18 @@ log = logging.getLogger(__name__)
 
 
 class FunctionUrlRegistry:
-    """Function URL configurations, by function and qualifier and by url id."""
+    """Function URL configurations, by function and qualifier and by url id. A function's URLs go
+    when the function does."""
 
-    def __init__(self, store: GatewayStore) -> None:
+    def __init__(self, store: GatewayStore, clock: Clock, functions: FunctionRegistry) -> None:
         self._store = store
+        #: The time configurations are stamped with.
+        self.clock = clock
+        self._functions = functions
         self._by_id: dict[str, FunctionUrl] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        functions.subscribe(self._on_function_changed)
 
     def load(self) -> None:
         """Read every configuration from the store (at start, before serving)."""
@@ -61,9 +68,11 @@ class FunctionUrlRegistry:
                                     url.qualifier or "")
             self._by_id.pop(url.url_id, None)
 
-    def function_deleted(self, key: FunctionKey) -> None:
+    def _on_function_changed(self, key: FunctionKey) -> None:
         """Drop a deleted function's URLs now; the rows go in the background (AWS deletes them with
         the function)."""
+        if self._functions.find(key.region, key.name) is not None:
+            return
         gone = [u for u in self._by_id.values() if u.region == key.region and u.function_name == key.name]
         if not gone:
             return

@@ -1,0 +1,155 @@
+"""Lambda's own metrics, from the invoker's invocation events: Prometheus series and the CloudWatch
+namespace ``AWS/Lambda``.
+
+CloudWatch (Lambda developer guide, "Types of metrics for Lambda functions"): ``Invocations``,
+``Errors`` (one sample per invocation, 0 or 1, so Average is the error rate), ``Throttles``,
+``Duration`` (ms), ``ConcurrentExecutions`` (sampled each second: read Maximum), and for
+asynchronous invocation ``AsyncEventsReceived``, ``AsyncEventAge``, ``AsyncEventsDropped``,
+``DeadLetterErrors`` (reported by the async engine through :meth:`LambdaMetrics.put`). Each is kept
+per ``FunctionName``, per (``FunctionName``, ``Resource``), per (``FunctionName``, ``Resource``,
+``ExecutedVersion``) for published versions, and across all functions (no dimension). Lamina adds
+``ColdStarts`` and ``InitDuration`` beside them.
+
+:meth:`LambdaMetrics.record` takes a batch of events and sums them per function version and minute
+before touching the metric store, so its cost per invocation is a few dictionary updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from lamina.clock import Clock
+from lamina.observability.cwmetrics import Dimensions, MetricStore, Stats
+from lamina.observability.prometheus import Labels, Registry
+from lamina.types import LATEST, FunctionErrorType
+
+if TYPE_CHECKING:
+    from lamina.invoker.invoker import InvocationEvent
+
+NAMESPACE = "AWS/Lambda"
+_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                    900.0)
+_UNITS = {"Invocations": "Count", "Errors": "Count", "Throttles": "Count", "Duration": "Milliseconds",
+          "ColdStarts": "Count", "InitDuration": "Milliseconds", "ConcurrentExecutions": "Count"}
+
+
+class _Minute:
+    """One function version's invocations in one minute."""
+
+    __slots__ = ("cold", "durations", "errors", "init", "invocations", "throttles")
+
+    def __init__(self) -> None:
+        self.invocations = 0
+        self.errors = 0
+        self.throttles = 0
+        self.cold = 0
+        self.durations: list[float] = []
+        self.init: list[float] = []
+
+
+def dimension_sets(name: str, version: str) -> list[Dimensions]:
+    resource = name if version == LATEST else f"{name}:{version}"
+    sets: list[Dimensions] = [(), (("FunctionName", name),), (("FunctionName", name), ("Resource", resource))]
+    if version != LATEST:
+        sets.append((("ExecutedVersion", version), ("FunctionName", name), ("Resource", resource)))
+    return sets
+
+
+class LambdaMetrics:
+    def __init__(self, store: MetricStore, registry: Registry, clock: Clock) -> None:
+        self.store = store
+        self._clock = clock
+        self.registry = registry
+        labels = ("region", "function", "version")
+        self.invocations = registry.counter("lamina_invocations_total", "Invocations that ran, by outcome.",
+                                            (*labels, "outcome"))
+        self.errors = registry.counter("lamina_errors_total", "Invocations that ended in a function error or timeout.",
+                                       labels)
+        self.throttles = registry.counter("lamina_throttles_total", "Invocations refused with 429, by reason.",
+                                          ("region", "function", "reason"))
+        self.cold_starts = registry.counter("lamina_cold_starts_total", "Invocations that started an environment.",
+                                            labels)
+        self.billed = registry.counter("lamina_billed_duration_seconds_total", "Billed duration (1 ms rounding).",
+                                       labels)
+        self.duration = registry.histogram("lamina_duration_seconds", "Handler duration of each invocation.",
+                                           labels, _SECONDS_BUCKETS)
+        self.init_duration = registry.histogram("lamina_init_duration_seconds", "Init phase of cold starts.",
+                                                labels, _SECONDS_BUCKETS)
+
+    def record(self, events: Iterable[InvocationEvent]) -> None:
+        minutes: dict[tuple[str, str, str, int], _Minute] = {}
+        for event in events:
+            fn, result = event.function, event.result
+            if result is None:
+                self.throttles.inc((fn.region, fn.name, event.throttled or ""))
+            # A throttled request has no time of its own: it counts in the minute it is recorded.
+            moment = result.ended if result is not None else self._clock.time()
+            version = result.executed_version if result is not None else fn.version
+            minute = int(moment) - int(moment) % 60
+            key = (fn.region, fn.name, version, minute)
+            bucket = minutes.get(key)
+            if bucket is None:
+                bucket = minutes[key] = _Minute()
+            if result is None:
+                bucket.throttles += 1
+                continue
+            labels: Labels = (fn.region, fn.name, version)
+            report = result.report
+            failed = result.function_error is not None
+            outcome = ("timeout" if result.error_type == FunctionErrorType.TIMEOUT.value else "error") if failed \
+                else "success"
+            self.invocations.inc((*labels, outcome))
+            self.duration.observe(labels, report.duration_ms / 1000)
+            self.billed.inc(labels, report.billed_duration_ms / 1000)
+            bucket.invocations += 1
+            bucket.durations.append(report.duration_ms)
+            if failed:
+                self.errors.inc(labels)
+                bucket.errors += 1
+            if result.cold_start:
+                self.cold_starts.inc(labels)
+                bucket.cold += 1
+                if report.init_duration_ms is not None:
+                    self.init_duration.observe(labels, report.init_duration_ms / 1000)
+                    bucket.init.append(report.init_duration_ms)
+        for (region, name, version, minute), bucket in minutes.items():
+            self._publish(region, name, version, minute, bucket)
+
+    def _publish(self, region: str, name: str, version: str, minute: int, bucket: _Minute) -> None:
+        metrics = [metric for metric, present in (
+            ("Invocations", bucket.invocations), ("Errors", bucket.invocations), ("Duration", bucket.invocations),
+            ("Throttles", bucket.throttles), ("ColdStarts", bucket.cold), ("InitDuration", bucket.init)) if present]
+        for dims in dimension_sets(name, version):
+            for metric in metrics:
+                self.store.add_stats(region, NAMESPACE, metric, dims, minute, _stats(metric, bucket), _UNITS[metric])
+
+    def concurrency(self, region: str, name: str | None, running: int, now: float) -> None:
+        """A ConcurrentExecutions sample: for one function, or the whole region when ``name`` is None."""
+        dims: Dimensions = () if name is None else (("FunctionName", name),)
+        self.store.put(region, NAMESPACE, "ConcurrentExecutions", dims, now, values=(float(running),), unit="Count")
+
+    def put(self, region: str, name: str, metric: str, value: float, unit: str, now: float,
+            version: str = LATEST) -> None:
+        """A metric of the asynchronous engine (``AsyncEventAge`` ...), under every dimension set."""
+        for dims in dimension_sets(name, version):
+            self.store.put(region, NAMESPACE, metric, dims, now, values=(value,), unit=unit)
+
+
+def _stats(metric: str, bucket: _Minute) -> Stats:
+    stats = Stats()
+    if metric == "Invocations":
+        stats.add(1.0, bucket.invocations)
+    elif metric == "Errors":
+        if bucket.errors:
+            stats.add(1.0, bucket.errors)
+        if bucket.invocations > bucket.errors:
+            stats.add(0.0, bucket.invocations - bucket.errors)
+    elif metric == "Throttles":
+        stats.add(1.0, bucket.throttles)
+    elif metric == "ColdStarts":
+        stats.add(1.0, bucket.cold)
+    else:
+        for value in bucket.durations if metric == "Duration" else bucket.init:
+            stats.add(value)
+    return stats

@@ -1,0 +1,201 @@
+"""Observability and metering of one node, composed: the log service (the invoker's log sink), the
+metric store and Prometheus registry, usage records, traces, the X-Ray daemon listener and the OTLP
+exporter.
+
+The invoker calls :meth:`Telemetry.observe` after every invocation, before the answer is written:
+it only appends the event to a list. A background tick (every :data:`TICK_S`) turns the batch into
+Prometheus samples, ``AWS/Lambda`` metrics, usage records and spans, samples concurrency once a
+second and writes usage records, metric minutes and spans (OTLP) from a worker thread. Readers
+(``/metrics``, the CloudWatch API, the cost report) call :meth:`process` first, so what they show
+includes every invocation that has answered. :meth:`stop` writes everything still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lamina import __version__
+from lamina.billing.usage import Meter
+from lamina.clock import Clock
+from lamina.config import Settings
+from lamina.observability import emf, otlp, xray
+from lamina.observability.cwmetrics import MetricStore
+from lamina.observability.lambdametrics import LambdaMetrics
+from lamina.observability.logbook import LogBook
+from lamina.observability.logservice import LogService
+from lamina.observability.prometheus import Labels, Registry
+from lamina.observability.tracing import Span, TraceStore, invocation_spans
+from lamina.store.db import Store
+from lamina.store.observability import LogTables, MetricTables, UsageTables
+from lamina.types import FunctionKey
+
+if TYPE_CHECKING:
+    from lamina.invoker.invoker import InvocationEvent, Invoker
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25
+PERSIST_EVERY = 8          # ticks: usage records and metric minutes every 2 s
+SPAN_BATCH = 512
+
+
+class Telemetry:
+    def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
+        self._settings = settings
+        self._clock = clock
+        self.registry = Registry()
+        self.metrics = MetricStore(MetricTables(store))
+        self.lambda_metrics = LambdaMetrics(self.metrics, self.registry, clock)
+        self.logs = LogService(LogBook(LogTables(store)), clock, settings.region, on_emf=self._emf,
+                               sweep_s=settings.log_retention_sweep_s)
+        self.meter = Meter(UsageTables(store))
+        self.traces = TraceStore()
+        self._events: list[InvocationEvent] = []
+        self._export: list[Span] = []
+        self._invoker: Invoker | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ticks = 0
+        self.xray: xray.XRayListener | None = None
+        if settings.xray_port >= 0:
+            self.xray = xray.XRayListener(xray.bind("127.0.0.1", settings.xray_port), self._xray_spans)
+        self._gauges()
+
+    @property
+    def xray_address(self) -> str:
+        """``host:port`` of the X-Ray daemon listener, empty when it is off."""
+        return self.xray.address if self.xray is not None else ""
+
+    # -- wiring -----------------------------------------------------------------------------------
+
+    def attach(self, invoker: Invoker) -> None:
+        """Observe every invocation of ``invoker``."""
+        self._invoker = invoker
+        invoker.observers.append(self.observe)
+
+    def observe(self, event: InvocationEvent) -> None:
+        self._events.append(event)
+
+    def gauge(self, name: str, help_text: str, labelnames: tuple[str, ...],
+              collect: Callable[[], dict[Labels, float]]) -> None:
+        """Expose a value read at scrape time (the async engine's queue depth, for one)."""
+        self.registry.gauge(name, help_text, labelnames, collect)
+
+    def _gauges(self) -> None:
+        self.registry.gauge("lamina_build_info", "Lamina's version.", ("version",), lambda: {(__version__,): 1.0})
+        self.registry.gauge("lamina_concurrent_executions", "Invocations running now, per function.",
+                            ("region", "function"),
+                            lambda: {(k.region, k.name): float(n) for k, n in self._running().items()})
+        self.registry.gauge("lamina_idle_environments", "Warm execution environments waiting for work.", (),
+                            lambda: {(): float(self._invoker.idle_environments()) if self._invoker else 0.0})
+        self.registry.gauge("lamina_log_records_pending", "Invocation log records not yet written.", (),
+                            lambda: {(): float(self.logs.pending)})
+
+    def _running(self) -> dict[FunctionKey, int]:
+        if self._invoker is None:
+            return {}
+        # The concurrency gate has no public per-function count; its table is read, never written.
+        return dict(getattr(self._invoker.gate, "_running", {}))
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.logs.start()
+        await asyncio.to_thread(self.metrics.load, self._clock.time())
+        if self.xray is not None:
+            await self.xray.start()
+        self._task = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.xray is not None:
+            self.xray.close()
+        self.process()
+        await self.logs.close()
+        await asyncio.to_thread(self._persist)
+
+    # -- processing -------------------------------------------------------------------------------
+
+    def process(self) -> None:
+        """Turn the invocations observed so far into metrics, usage records and spans."""
+        events, self._events = self._events, []
+        if not events:
+            return
+        self.lambda_metrics.record(events)
+        self.meter.record(events)
+        for event in events:
+            result = event.result
+            trace = result.trace if result is not None else None
+            if trace is not None and trace.sampled:
+                self._spans(invocation_spans(event, trace))
+
+    def _spans(self, spans: list[Span]) -> None:
+        self.traces.add(spans)
+        if self._settings.otlp_endpoint:
+            self._export.extend(spans)
+
+    def _xray_spans(self, spans: list[Span]) -> None:
+        self._spans(spans)
+
+    def _emf(self, region: str, line: str, timestamp: float) -> None:
+        for datum in emf.parse(line):
+            self.metrics.put(region, datum.namespace, datum.name, datum.dims, datum.timestamp,
+                             values=datum.values, unit=datum.unit, high_resolution=datum.high_resolution)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self._ticks += 1
+            try:
+                self.process()
+                if self._ticks % 4 == 0:
+                    self._sample_concurrency()
+                if self._ticks % PERSIST_EVERY == 0:
+                    await asyncio.to_thread(self._persist)
+                if self._export:
+                    spans, self._export = self._export[:SPAN_BATCH], self._export[SPAN_BATCH:]
+                    await asyncio.to_thread(self._send, spans)
+            except Exception:
+                log.exception("telemetry tick failed")
+
+    def _sample_concurrency(self) -> None:
+        now = self._clock.time()
+        by_region: dict[str, int] = {}
+        for key, running in self._running().items():
+            if running > 0:
+                self.lambda_metrics.concurrency(key.region, key.name, running, now)
+                by_region[key.region] = by_region.get(key.region, 0) + running
+        for region, running in by_region.items():
+            self.lambda_metrics.concurrency(region, None, running, now)
+
+    def _persist(self) -> None:
+        self.meter.persist()
+        self.metrics.persist(self._clock.time())
+
+    def _send(self, spans: list[Span]) -> None:
+        try:
+            otlp.export(self._settings.otlp_endpoint, spans)
+        except OSError as error:
+            log.warning("could not export %d span(s) to %s: %s", len(spans), self._settings.otlp_endpoint, error)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def prometheus(self) -> bytes:
+        self.process()
+        return self.registry.render()
+
+    async def flush(self) -> None:
+        """Make every invocation so far visible to queries: metrics, logs and usage records."""
+        self.process()
+        await self.logs.flush()
+        await asyncio.to_thread(self._persist)
+
+    def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        self.process()
+        return [span.to_json() for span in self.traces.get(trace_id)]
