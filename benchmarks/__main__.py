@@ -1,8 +1,8 @@
 """``python -m benchmarks [NAME ...] [--reps N]``: run the benchmarks, print a summary, write JSON.
 
 Results go to ``benchmarks/results/<UTC time>.json`` (and ``latest.json``), with the machine they
-ran on. Names: cold_start, warm_latency, throughput, http_trigger, async_enqueue, sqs_esm (default:
-all, in that order).
+ran on. Names: cold_start, warm_latency, throughput, http_trigger, async_enqueue, sqs_esm,
+observability_overhead (default: all, in that order).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 
 from benchmarks.harness import machine, machine_line
 
-BENCHMARKS = ("cold_start", "warm_latency", "throughput", "http_trigger", "async_enqueue", "sqs_esm")
+BENCHMARKS = ("cold_start", "warm_latency", "throughput", "http_trigger", "async_enqueue", "sqs_esm",
+              "observability_overhead")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

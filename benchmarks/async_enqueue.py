@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import wrk
-from benchmarks.harness import INVOKE_PATH, NOOP, LaminaServer, create_function, lamina_server, median_of, verdict
+from benchmarks.harness import INVOKE_PATH, NOOP, LaminaServer, cpu_us, create_function, lamina_server, median_of, verdict
 
 LEVELS = (8, 64)
 SECONDS, WARMUP_SECONDS = 5.0, 1.0
@@ -62,8 +62,15 @@ def _level(binary: str, server: LaminaServer, name: str, connections: int, reps:
     if drain:
         _drain(server)
     runs = []
+    assert server.process is not None
     for _ in range(reps):
+        before = cpu_us(server.process.pid)
         run = wrk.run(binary, url, connections, SECONDS, script)
+        after = cpu_us(server.process.pid)
+        # CPU the server's main thread spent per accepted event, and the share of the run it was
+        # runnable but waiting for a CPU (taken by wrk, the environments or other tenants).
+        run["server_cpu_us_per_request"] = (after[0] - before[0]) / max(run["requests"], 1)
+        run["server_runnable_waiting"] = (after[1] - before[1]) / 1e6 / SECONDS
         if run["non_2xx"] or run["socket_errors"]:
             raise RuntimeError(f"{run['non_2xx']} non-2xx answers, {run['socket_errors']} socket errors: {run}")
         if drain:
@@ -74,7 +81,9 @@ def _level(binary: str, server: LaminaServer, name: str, connections: int, reps:
             run["end_to_end_per_s"] = run["requests"] / (run.get("seconds", SECONDS) + took)
         runs.append(run)
     level: dict[str, Any] = {"runs": runs, "req_per_s": median_of(runs, "req_per_s"),
-                             "p50_ms": median_of(runs, "p50_ms"), "p99_ms": median_of(runs, "p99_ms")}
+                             "p50_ms": median_of(runs, "p50_ms"), "p99_ms": median_of(runs, "p99_ms"),
+                             "server_cpu_us_per_request": median_of(runs, "server_cpu_us_per_request"),
+                             "server_runnable_waiting": median_of(runs, "server_runnable_waiting")}
     if drain:
         level["end_to_end_per_s"] = median_of(runs, "end_to_end_per_s")
     return level
@@ -100,7 +109,9 @@ def run(reps: int = 3) -> dict[str, Any]:
                     level = levels[connections] = _level(binary, server, name, connections, reps, script, drain)
                     each = ", ".join(f"{r['req_per_s']:.0f}" for r in level["runs"])
                     line = (f"  {label} c{connections}: median {level['req_per_s']:.0f} accepted/s (reps {each}); "
-                            f"latency p50 {level['p50_ms']:.2f} p99 {level['p99_ms']:.2f} ms")
+                            f"latency p50 {level['p50_ms']:.2f} p99 {level['p99_ms']:.2f} ms; server main thread "
+                            f"{level['server_cpu_us_per_request']:.0f} µs CPU per request, runnable-waiting "
+                            f"{level['server_runnable_waiting']:.0%}")
                     if drain:
                         line += (f"; end to end {level['end_to_end_per_s']:.0f} events/s "
                                  f"(queued at the end of each run: {[r['queued_at_end'] for r in level['runs']]})")

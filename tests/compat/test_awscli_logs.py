@@ -3,6 +3,7 @@ and ``aws logs tail --follow`` (a CLI v2 command: Debian's ``awscli`` package, /
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -94,10 +95,8 @@ def test_aws_logs_tail_follow(server: Server, shouter: str, tmp_path: Path) -> N
         while not any(text in line for line in seen):
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
             assert time.monotonic() < deadline, seen
-            try:
+            with contextlib.suppress(queue.Empty):
                 seen.append(lines.get(timeout=0.5))
-            except queue.Empty:
-                pass
 
     try:
         wait_for_line("shout hello")

@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -47,7 +46,8 @@ def test_invocation_logs_land_in_the_function_group(server: Server, chatty: str)
     assert found["logGroupName"] == group and found["arn"].endswith(f":log-group:{group}:*")
     (stream,) = logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True)["logStreams"]
     assert stream["logStreamName"].startswith(time.strftime("%Y/%m/%d/[$LATEST]", time.gmtime()))
-    events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)["events"]
+    events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"],
+                                 startFromHead=True)["events"]
     messages = [e["message"] for e in events]
     assert len(messages) == 4 * 7
     assert messages[0].startswith("START RequestId: ") and messages[0].endswith(" Version: $LATEST\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import subprocess
@@ -41,7 +42,8 @@ def test_lamina_logs_prints_and_filters(server: Server) -> None:
 def test_lamina_logs_follow(server: Server) -> None:
     name = create_python_function(server.client(), GREETER)
     invoke_json(server.client(), name, {"who": "first"})
-    process = subprocess.Popen([sys.executable, "-m", "lamina", "logs", name, "--follow", "--endpoint", server.endpoint],
+    process = subprocess.Popen([sys.executable, "-m", "lamina", "logs", name, "--follow",
+                                "--endpoint", server.endpoint],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     lines: queue.Queue[str] = queue.Queue()
@@ -55,10 +57,8 @@ def test_lamina_logs_follow(server: Server) -> None:
             deadline = time.monotonic() + 20
             while not any(text in line for line in seen):
                 assert time.monotonic() < deadline, seen
-                try:
+                with contextlib.suppress(queue.Empty):
                     seen.append(lines.get(timeout=0.5))
-                except queue.Empty:
-                    pass
 
         wait_for_line("greeting first")
         invoke_json(server.client(), name, {"who": "later"})

@@ -29,7 +29,8 @@ def handler(event, context):
     if event.get("fail"):
         raise ValueError("bad input")
     print(json.dumps({"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
-        {"Namespace": "Lamina/Tests", "Dimensions": [["route"]], "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"}]}]},
+        {"Namespace": "Lamina/Tests", "Dimensions": [["route"]],
+         "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"}]}]},
         "route": "/orders", "Latency": [10, 30]}))
     return "ok"
 """
@@ -107,9 +108,9 @@ def test_get_metric_data_and_list_metrics(server: Server, worker: str) -> None:
     answer = cloudwatch.get_metric_data(MetricDataQueries=[
         {"Id": "calls", "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": "Invocations",
                                                   "Dimensions": dims}, "Period": 60, "Stat": "Sum"}},
-        {"Id": "slowest", "Label": "max ms", "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": "Duration",
-                                                                       "Dimensions": dims}, "Period": 1200,
-                                                            "Stat": "Maximum"}}], **WINDOW)
+        {"Id": "slowest", "Label": "max ms",
+         "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": "Duration", "Dimensions": dims},
+                        "Period": 1200, "Stat": "Maximum"}}], **WINDOW)
     calls, slowest = answer["MetricDataResults"]
     assert sum(calls["Values"]) == 7.0 and calls["StatusCode"] == "Complete" and calls["Label"] == "Invocations"
     assert calls["Timestamps"] == sorted(calls["Timestamps"], reverse=True)
@@ -158,5 +159,6 @@ def test_lamina_metrics_command(server: Server, worker: str) -> None:
     rows = json.loads(done.stdout)["rows"]
     assert sum(row.get("invocations", 0) for row in rows) == 7 and sum(row.get("errors", 0) for row in rows) == 1
     table = subprocess.run([sys.executable, "-m", "lamina", "metrics", worker, "--endpoint", server.endpoint],
-                           capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "COLUMNS": "200"})
+                           capture_output=True, text=True, timeout=60, check=False,
+                           env={**os.environ, "COLUMNS": "200"})
     assert table.returncode == 0 and "invocations" in table.stdout and "AWS/Lambda" in table.stdout

@@ -303,9 +303,13 @@ class AsyncInvoker:
         if isinstance(decision, policy.Finish):
             await self._finish(event, fn, config, decision.condition)
             return
-        event.due_at, event.function_errors, event.backoff = decision.at, decision.function_errors, decision.backoff
-        await self._journal.write([UpdateEvent(event.id, event.due_at, event.invocations, event.function_errors,
-                                               event.backoff, event.last.to_json() if event.last else None)])
+        event.due_at, event.backoff = decision.at, decision.backoff
+        if outcome is policy.Outcome.FUNCTION_ERROR:
+            # Stored so that a restart neither forgets a used retry nor retries early. Throttles and
+            # system errors are not: after a crash their backoff merely starts again from 1 s.
+            event.function_errors = decision.function_errors
+            await self._journal.write([UpdateEvent(event.id, event.due_at, event.invocations, event.function_errors,
+                                                   event.backoff, event.last.to_json() if event.last else None)])
         self._schedule(event)
 
     async def _run(self, fn: FunctionVersion, event: QueuedEvent) -> policy.Outcome:

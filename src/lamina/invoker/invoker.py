@@ -184,9 +184,11 @@ class Invoker:
                     await asyncio.wait_for(env.wait_ready(), INIT_TIMEOUT_S)
                 except TimeoutError:
                     env.kill()
-            try:
-                outcome = await asyncio.wait_for(asyncio.shield(future), fn.timeout)
-            except TimeoutError:
+            # A timer, not asyncio.wait_for: wait_for costs a task and a shield per invocation.
+            timer = asyncio.get_running_loop().call_later(fn.timeout, _expire, future)
+            outcome = await future
+            timer.cancel()
+            if outcome is _TIMED_OUT:
                 outcome = self._timed_out(env, fn, request_id)
                 status = "timeout"
         finally:
@@ -319,6 +321,15 @@ class Invoker:
             for env in self._pool.expire(self._clock.monotonic() - self._settings.keep_alive_s):
                 env.kill()
             self._spawner.reap_idle(self._settings.keep_alive_s, keep=runtimes.default_python(self._settings))
+
+
+#: Put in place of an outcome when the deadline passes first; a late result is then refused.
+_TIMED_OUT = Outcome(b"", "timeout")
+
+
+def _expire(future: asyncio.Future[Outcome]) -> None:
+    if not future.done():
+        future.set_result(_TIMED_OUT)
 
 
 def available_memory_mb() -> int:

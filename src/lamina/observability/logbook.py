@@ -3,15 +3,19 @@
 Synchronous and thread-safe (one lock around the group and stream tables, which live in memory and
 in the store); callers run it in a worker thread. Times are epoch milliseconds. Events come in
 *chunks* (see :mod:`lamina.store.observability`): an invocation's log text is one chunk of one event
-per line, every line keeping its ``\\n`` as Lambda's do in CloudWatch. An event's id is its chunk's
-id shifted left 20 bits plus its line number, so ids grow with arrival within a stream and tokens
-(``f/<id>/s``, ``b/<id>/s``, AWS's shape) are plain positions.
+per line, every line keeping its ``\\n`` as Lambda's do in CloudWatch; one flush writes the records
+of each stream as one chunk, with each line's time. An event's id is its chunk's id shifted left 20
+bits plus its line number, so ids grow with arrival within a stream and tokens (``f/<id>/s``,
+``b/<id>/s``, AWS's shape) are plain positions. FilterLogEvents scans chunks in order of their first
+event's time, so events of different streams written within one flush interval (a quarter of a
+second) come in stream order rather than strictly by time.
 
 Messages follow AWS (CloudWatch Logs API reference) word for word where clients show them.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,13 +51,42 @@ def events_of(chunk: Chunk) -> Iterator[Event]:
     if chunk.lines == 0:
         yield Event(base, chunk.stream, chunk.timestamp_ms, chunk.ingestion_ms, chunk.text)
         return
+    times = json.loads(chunk.times) if chunk.times else [[chunk.timestamp_ms, chunk.lines]]
     start = 0
     text = chunk.text
-    for line in range(chunk.lines):
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end + 1
-        yield Event(base + line, chunk.stream, chunk.timestamp_ms, chunk.ingestion_ms, text[start:end])
-        start = end
+    line = 0
+    for timestamp, count in times:
+        for _ in range(count):
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end + 1
+            yield Event(base + line, chunk.stream, timestamp, chunk.ingestion_ms, text[start:end])
+            start = end
+            line += 1
+
+
+def _chunk_row(region: str, group: str, stream: str, records: Sequence[LogRecord],
+               now_ms: int) -> tuple[tuple[Any, ...], int, int, int]:
+    """One chunk of a stream's records (a row in CHUNK_COLUMNS order: their text, one line per event,
+    and each line's time), with its first and last event times and its size in bytes."""
+    texts: list[str] = []
+    times: list[list[int]] = []
+    lines = 0
+    for record in records:
+        text = record.text if record.text.endswith("\n") else record.text + "\n"
+        count = text.count("\n")
+        timestamp = int(record.timestamp * 1000)
+        if times and times[-1][0] == timestamp:
+            times[-1][1] += count
+        else:
+            times.append([timestamp, count])
+        texts.append(text)
+        lines += count
+    first = min(t for t, _ in times)
+    last = max(t for t, _ in times)
+    joined = "".join(texts)
+    encoded = json.dumps(times, separators=(",", ":")) if len(times) > 1 else None
+    row = (region, group, stream, first, now_ms, lines, joined, last if last != first else None, encoded)
+    return row, first, last, len(joined.encode())
 
 
 def _group_missing() -> LogsResourceNotFound:
@@ -85,25 +118,23 @@ class LogBook:
 
     def ingest(self, records: Sequence[LogRecord], default_region: str, now_ms: int) -> None:
         """Store invocation log records; groups and streams are created on first use, as Lambda does."""
+        by_stream: dict[tuple[str, str, str], list[LogRecord]] = {}
+        for record in records:
+            if record.text:
+                by_stream.setdefault((record.region or default_region, record.group, record.stream), []).append(record)
         with self._lock:
-            chunks: list[dict[str, Any]] = []
-            touched: dict[tuple[str, str, str], dict[str, Any]] = {}
+            chunks: list[tuple[Any, ...]] = []
+            touched: list[dict[str, Any]] = []
             new_groups: list[dict[str, Any]] = []
-            for record in records:
-                region = record.region or default_region
-                text = record.text
-                if not text:
-                    continue
-                lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-                timestamp = int(record.timestamp * 1000)
-                if (region, record.group) not in self._groups:
-                    new_groups.append(self._new_group(region, record.group, now_ms))
-                stream = self._stream(region, record.group, record.stream, now_ms)
-                self._note(stream, timestamp, timestamp, now_ms, len(text.encode()))
-                touched[(region, record.group, record.stream)] = stream
-                chunks.append({"region": region, "group": record.group, "stream": record.stream,
-                               "timestamp_ms": timestamp, "ingestion_ms": now_ms, "lines": lines, "text": text})
-            self._tables.append(chunks, [dict(s) for s in touched.values()], [dict(g) for g in new_groups])
+            for (region, group, name), found in by_stream.items():
+                if (region, group) not in self._groups:
+                    new_groups.append(self._new_group(region, group, now_ms))
+                row, first, last, size = _chunk_row(region, group, name, found, now_ms)
+                stream = self._stream(region, group, name, now_ms)
+                self._note(stream, first, last, now_ms, size)
+                touched.append(dict(stream))
+                chunks.append(row)
+            self._tables.append(chunks, touched, [dict(g) for g in new_groups])
 
     def _new_group(self, region: str, name: str, now_ms: int, tags: dict[str, str] | None = None,
                    kms_key_id: str | None = None, log_group_class: str = "STANDARD") -> dict[str, Any]:
@@ -237,8 +268,8 @@ class LogBook:
                 return
             size = sum(len(message.encode()) for _, message in events)
             self._note(found, min(t for t, _ in events), max(t for t, _ in events), now_ms, size)
-            chunks = [{"region": region, "group": group, "stream": stream, "timestamp_ms": timestamp,
-                       "ingestion_ms": now_ms, "lines": 0, "text": message} for timestamp, message in events]
+            chunks = [(region, group, stream, timestamp, now_ms, 0, message, None, None)
+                      for timestamp, message in events]
             self._tables.append(chunks, [dict(found)])
 
     def read_stream(self, region: str, group: str, stream: str, *, start_ms: int | None, end_ms: int | None,
@@ -261,6 +292,9 @@ class LogBook:
                 for event in reversed(events) if backward else events:
                     if bound is not None and (event.id >= bound if backward else event.id <= bound):
                         continue
+                    if (start_ms is not None and event.timestamp < start_ms) or (
+                            end_ms is not None and event.timestamp >= end_ms):
+                        continue
                     cost = len(event.message.encode()) + 26
                     if len(picked) >= limit or size + cost > max_bytes:
                         return _ascending(picked, backward)
@@ -273,8 +307,9 @@ class LogBook:
     def filter_events(self, region: str, group: str, *, streams: Sequence[str] | None, start_ms: int | None,
                       end_ms: int | None, after: tuple[int, int] | None, match: Any, limit: int, max_bytes: int,
                       max_chunks: int = 5000) -> tuple[list[Event], tuple[int, int] | None]:
-        """Matching events of a group in (timestamp, id) order after the cursor ``after`` =
-        (timestamp, event id); returns them and the cursor to resume from (None: nothing left)."""
+        """Matching events of a group in scan order (chunks by first event time, then id; lines in
+        order) after the cursor ``after`` = (chunk time, event id); returns them and the cursor to
+        resume from (None: nothing left)."""
         self.group(region, group)
         picked: list[Event] = []
         size = 0
@@ -288,10 +323,12 @@ class LogBook:
             for chunk in batch:
                 scanned += 1
                 for event in events_of(chunk):
-                    if cursor is not None and (event.timestamp, event.id) <= cursor:
+                    position = (chunk.timestamp_ms, event.id)
+                    if cursor is not None and position <= cursor:
                         continue
-                    cursor = (event.timestamp, event.id)
-                    if not match(event.message):
+                    cursor = position
+                    if (start_ms is not None and event.timestamp < start_ms) or (
+                            end_ms is not None and event.timestamp > end_ms) or not match(event.message):
                         continue
                     picked.append(event)
                     size += len(event.message.encode()) + 26

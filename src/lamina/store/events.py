@@ -18,10 +18,10 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Float, Integer, LargeBinary, String, Text, delete, func, insert, select, update
+from sqlalchemy import Float, Integer, LargeBinary, String, Table, Text, bindparam, delete, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from lamina.store.db import Store
@@ -222,6 +222,16 @@ class EventStore:
                 _apply_run(session, run)
 
 
+_EVENTS = cast(Table, AsyncEventRow.__table__)
+
+
+def _event_row(record: EventRecord) -> dict[str, Any]:
+    return {"id": record.id, "region": record.region, "function_name": record.function_name,
+            "qualifier": record.qualifier, "payload": record.payload, "enqueued_at": record.enqueued_at,
+            "due_at": record.due_at, "invocations": record.invocations, "function_errors": record.function_errors,
+            "backoff": record.backoff, "owner": record.owner, "last_result": record.last_result}
+
+
 def _event_record(row: AsyncEventRow) -> EventRecord:
     return EventRecord(row.id, row.region, row.function_name, row.qualifier, row.payload, row.enqueued_at,
                        row.due_at, row.invocations, row.function_errors, row.backoff, row.owner, row.last_result)
@@ -241,13 +251,17 @@ def _runs(ops: Sequence[EventOp]) -> Iterable[list[EventOp]]:
 
 def _apply_run(session: Session, run: list[EventOp]) -> None:
     first = run[0]
+    # Core statements on the table, not ORM bulk operations: this runs once per group commit of the
+    # Event invoke path, in a worker thread that shares the interpreter lock with the event loop.
     if isinstance(first, PutEvent):
-        session.execute(insert(AsyncEventRow), [asdict(op.record) for op in run if isinstance(op, PutEvent)])
+        session.execute(_EVENTS.insert(), [_event_row(op.record) for op in run if isinstance(op, PutEvent)])
     elif isinstance(first, UpdateEvent):
-        session.execute(update(AsyncEventRow), [asdict(op) for op in run if isinstance(op, UpdateEvent)])
+        session.execute(_EVENTS.update().where(_EVENTS.c.id == bindparam("event_id")), [
+            {"event_id": op.id, "due_at": op.due_at, "invocations": op.invocations,
+             "function_errors": op.function_errors, "backoff": op.backoff, "last_result": op.last_result}
+            for op in run if isinstance(op, UpdateEvent)])
     elif isinstance(first, DropEvent):
-        session.execute(delete(AsyncEventRow).where(
-            AsyncEventRow.id.in_([op.id for op in run if isinstance(op, DropEvent)])))
+        session.execute(_EVENTS.delete().where(_EVENTS.c.id.in_([op.id for op in run if isinstance(op, DropEvent)])))
     else:
         for op in run:
             _apply_one(session, op)

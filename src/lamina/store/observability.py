@@ -3,9 +3,13 @@ minutes, usage records.
 
 Every call is synchronous, short and batched by the caller (a background flusher or an API call run
 in a worker thread); the invoke path never reaches here. Log events are stored one row per
-*chunk*: an invocation's whole log text is one row (split into one event per line when read), so a
-warm invocation costs one insert however many lines it printed. A PutLogEvents event is a chunk of
-one event (``lines = 0``: never split, its message may hold newlines).
+*chunk*: the invocation records of one stream written by one flush are one row (split into one
+event per line when read, each line with its own time), so the log store's cost grows with flushes
+and streams, not with invocations or lines. A PutLogEvents event is a chunk of one event
+(``lines = 0``: never split, its message may hold newlines).
+
+The hot inserts (chunks, usage records) go to the driver's ``executemany`` with plain tuples:
+SQLAlchemy's per-row parameter processing would cost more than the insert itself.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lamina.store.db import Store
@@ -81,6 +86,10 @@ class LogChunkRow(Base):
     #: 1 or more: ``text`` is that many lines, one event each; 0: one event, never split.
     lines: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+    #: The latest event time in the chunk (None: every event is at ``timestamp_ms``).
+    last_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Line times as JSON ``[[ms, line count], ...]`` in line order (None: all at ``timestamp_ms``).
+    times: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class MetricMinuteRow(Base):
@@ -133,6 +142,11 @@ METRIC_MINUTES = cast(Table, MetricMinuteRow.__table__)
 USAGE = cast(Table, UsageRow.__table__)
 
 
+CHUNK_COLUMNS = ("region", "group", "stream", "timestamp_ms", "ingestion_ms", "lines", "text", "last_ms", "times")
+USAGE_COLUMNS = ("region", "function", "version", "request_id", "day", "started", "ended", "duration_ms", "billed_ms",
+                 "memory_mb", "architecture", "peak_memory_mb", "cold_start", "init_ms", "outcome")
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     id: int
@@ -141,10 +155,34 @@ class Chunk:
     ingestion_ms: int
     lines: int
     text: str
+    last_ms: int | None = None
+    times: str | None = None
+
+
+STREAM_COLUMNS = ("region", "group", "name", "created_ms", "first_event_ms", "last_event_ms", "last_ingestion_ms",
+                  "stored_bytes")
+
+
+def _delete_many(connection: Connection, table: Table, keys: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    dialect = connection.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    where = " AND ".join(f"{quote(key)} = {mark}" for key in keys)
+    connection.exec_driver_sql(f"DELETE FROM {quote(table.name)} WHERE {where}", list(rows))
 
 
 def _chunk(row: Any) -> Chunk:
-    return Chunk(row.id, row.stream, row.timestamp_ms, row.ingestion_ms, row.lines, row.text)
+    return Chunk(row.id, row.stream, row.timestamp_ms, row.ingestion_ms, row.lines, row.text, row.last_ms, row.times)
+
+
+def _insert_many(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """``INSERT`` straight to the driver's executemany (qmark for SQLite, format for psycopg)."""
+    dialect = connection.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+           f"VALUES ({', '.join([mark] * len(columns))})")
+    connection.exec_driver_sql(sql, list(rows))
 
 
 class LogTables:
@@ -180,10 +218,10 @@ class LogTables:
                 connection.execute(delete(table).where(table.c.region == region, table.c.group == group,
                                                        table.c[column] == name))
 
-    def append(self, chunks: Sequence[dict[str, Any]], streams: Iterable[dict[str, Any]],
+    def append(self, chunks: Sequence[tuple[Any, ...]], streams: Iterable[dict[str, Any]],
                groups: Iterable[dict[str, Any]] = ()) -> None:
-        """Insert ``chunks`` and write the new state of the streams (and groups) they touched, in
-        one transaction."""
+        """Insert ``chunks`` (tuples in :data:`CHUNK_COLUMNS` order) and write the new state of the
+        streams (and groups) they touched, in one transaction."""
         stream_table, group_table = LOG_STREAMS, LOG_GROUPS
         streams, groups = list(streams), list(groups)
         with self._engine.begin() as connection:
@@ -192,25 +230,26 @@ class LogTables:
                                                              group_table.c.name == group["name"]))
             if groups:
                 connection.execute(insert(group_table), [{**g, "tags": json.dumps(g["tags"])} for g in groups])
-            for stream in streams:
-                connection.execute(delete(stream_table).where(
-                    stream_table.c.region == stream["region"], stream_table.c.group == stream["group"],
-                    stream_table.c.name == stream["name"]))
             if streams:
-                connection.execute(insert(stream_table), streams)
+                # Every flush rewrites the streams it touched: keep it to two driver-level statements.
+                _delete_many(connection, stream_table, ("region", "group", "name"),
+                             [(st["region"], st["group"], st["name"]) for st in streams])
+                _insert_many(connection, stream_table, STREAM_COLUMNS, [tuple(st[c] for c in STREAM_COLUMNS)
+                                                                       for st in streams])
             if chunks:
-                connection.execute(insert(LOG_CHUNKS), list(chunks))
+                _insert_many(connection, LOG_CHUNKS, CHUNK_COLUMNS, chunks)
 
     def chunks(self, region: str, group: str, *, streams: Sequence[str] | None = None,
                start_ms: int | None = None, end_ms: int | None = None,
                after: tuple[int, int] | None = None, limit: int = 500) -> list[Chunk]:
-        """Chunks of a group in (timestamp, id) order, after the (timestamp, id) cursor ``after``."""
+        """Chunks of a group holding events in [start_ms, end_ms], in (timestamp, id) order, after the
+        (timestamp, id) cursor ``after``."""
         table = LOG_CHUNKS
         query = select(table).where(table.c.region == region, table.c.group == group)
         if streams is not None:
             query = query.where(table.c.stream.in_(list(streams)))
         if start_ms is not None:
-            query = query.where(table.c.timestamp_ms >= start_ms)
+            query = query.where(func.coalesce(table.c.last_ms, table.c.timestamp_ms) >= start_ms)
         if end_ms is not None:
             query = query.where(table.c.timestamp_ms <= end_ms)
         if after is not None:
@@ -223,11 +262,12 @@ class LogTables:
     def stream_chunks(self, region: str, group: str, stream: str, *, start_ms: int | None, end_ms: int | None,
                       after_id: int | None = None, before_id: int | None = None, backward: bool = False,
                       limit: int = 500) -> list[Chunk]:
-        """Chunks of one stream by id, ascending (or descending when ``backward``)."""
+        """Chunks of one stream holding events in [start_ms, end_ms) by id, ascending (or descending
+        when ``backward``)."""
         table = LOG_CHUNKS
         query = select(table).where(table.c.region == region, table.c.group == group, table.c.stream == stream)
         if start_ms is not None:
-            query = query.where(table.c.timestamp_ms >= start_ms)
+            query = query.where(func.coalesce(table.c.last_ms, table.c.timestamp_ms) >= start_ms)
         if end_ms is not None:
             query = query.where(table.c.timestamp_ms < end_ms)
         if after_id is not None:
@@ -241,8 +281,9 @@ class LogTables:
     def expire(self, region: str, group: str, before_ms: int) -> int:
         table = LOG_CHUNKS
         with self._engine.begin() as connection:
-            result = connection.execute(delete(table).where(table.c.region == region, table.c.group == group,
-                                                            table.c.timestamp_ms < before_ms))
+            result = connection.execute(delete(table).where(
+                table.c.region == region, table.c.group == group,
+                func.coalesce(table.c.last_ms, table.c.timestamp_ms) < before_ms))
         return int(result.rowcount or 0)
 
 
@@ -278,10 +319,11 @@ class UsageTables:
     def __init__(self, store: Store) -> None:
         self._engine = store.engine
 
-    def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert usage records, tuples in :data:`USAGE_COLUMNS` order."""
         if rows:
             with self._engine.begin() as connection:
-                connection.execute(insert(USAGE), list(rows))
+                _insert_many(connection, USAGE, USAGE_COLUMNS, rows)
 
     def daily(self, since_day: int, until_day: int, region: str | None = None,
               function: str | None = None) -> list[dict[str, Any]]:

@@ -56,7 +56,8 @@ def test_read_stream_pages_forward_and_backward(book: LogBook) -> None:
 
 
 def test_filter_events_resumes_from_its_cursor(book: LogBook) -> None:
-    book.ingest([invocation(n, stream=f"s{n % 2}") for n in range(6)], "us-east-1", NOW)
+    for n in range(6):    # one flush each: chunks in time order
+        book.ingest([invocation(n, stream=f"s{n % 2}")], "us-east-1", NOW)
     match = compile_pattern("line")
     found, cursor = book.filter_events("us-east-1", GROUP, streams=None, start_ms=None, end_ms=None, after=None,
                                        match=match, limit=4, max_bytes=1 << 20)
@@ -67,6 +68,15 @@ def test_filter_events_resumes_from_its_cursor(book: LogBook) -> None:
     only, _ = book.filter_events("us-east-1", GROUP, streams=["s1"], start_ms=NOW + 2000, end_ms=None, after=None,
                                  match=compile_pattern(""), limit=100, max_bytes=1 << 20)
     assert {e.stream for e in only} == {"s1"} and {e.timestamp for e in only} == {NOW + 3000, NOW + 5000}
+
+
+def test_one_flush_is_one_chunk_per_stream_with_line_times(book: LogBook) -> None:
+    book.ingest([invocation(n, stream=f"s{n % 2}") for n in range(4)], "us-east-1", NOW)
+    found, _ = book.filter_events("us-east-1", GROUP, streams=None, start_ms=NOW + 1000, end_ms=NOW + 2000,
+                                  after=None, match=compile_pattern("line"), limit=100, max_bytes=1 << 20)
+    assert [(e.stream, e.message, e.timestamp) for e in found] == [("s0", "line 2\n", NOW + 2000),
+                                                                   ("s1", "line 1\n", NOW + 1000)]
+    assert len({e.id >> 20 for e in found}) == 2
 
 
 def test_groups_and_streams_lifecycle(book: LogBook) -> None:
@@ -90,7 +100,8 @@ def test_groups_and_streams_lifecycle(book: LogBook) -> None:
 
 
 def test_retention_is_validated_and_enforced(book: LogBook) -> None:
-    book.ingest([invocation(0, at=(NOW - 3 * DAY_MS) / 1000), invocation(1)], "us-east-1", NOW)
+    book.ingest([invocation(0, at=(NOW - 3 * DAY_MS) / 1000)], "us-east-1", NOW - 3 * DAY_MS)
+    book.ingest([invocation(1)], "us-east-1", NOW)
     with pytest.raises(InvalidParameterException, match="Member must satisfy enum value set"):
         book.put_retention("us-east-1", GROUP, 2)
     book.put_retention("us-east-1", GROUP, 1)

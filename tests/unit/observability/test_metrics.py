@@ -48,7 +48,8 @@ def test_store_buckets_periods_and_persistence(store: Store) -> None:
     dims = dimensions({"FunctionName": "f"})
     start = 1_800_000_000 - 1_800_000_000 % 3600
     for minute in range(5):
-        metrics.put("us-east-1", "NS", "Latency", dims, start + minute * 60 + 1, values=(float(minute),), unit="Milliseconds")
+        metrics.put("us-east-1", "NS", "Latency", dims, start + minute * 60 + 1, values=(float(minute),),
+                    unit="Milliseconds")
     buckets = metrics.buckets("us-east-1", "NS", "Latency", dims, start, start + 300, 120)
     assert [(t - start, s.count, s.sum) for t, s in buckets] == [(0, 2, 1.0), (120, 2, 5.0), (240, 1, 4.0)]
     assert metrics.buckets("us-east-1", "NS", "Latency", dims, start, start + 300, 60, "Count") == []

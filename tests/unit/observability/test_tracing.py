@@ -44,7 +44,8 @@ def test_invocation_spans_follow_faas_conventions() -> None:
 
 
 def test_xray_documents_become_spans() -> None:
-    document = {"trace_id": "1-6b0855e5-9a9047ca4472b99deb7cdf8a", "id": "aaaaaaaaaaaaaaaa", "parent_id": "bbbbbbbbbbbbbbbb",
+    document = {"trace_id": "1-6b0855e5-9a9047ca4472b99deb7cdf8a", "id": "aaaaaaaaaaaaaaaa",
+                "parent_id": "bbbbbbbbbbbbbbbb",
                 "name": "## handler", "start_time": 10.0, "end_time": 10.5, "type": "subsegment",
                 "annotations": {"n": 5}, "subsegments": [
                     {"id": "cccccccccccccccc", "name": "S3", "namespace": "aws", "start_time": 10.1, "end_time": 10.2,
@@ -67,7 +68,8 @@ def test_otlp_json_encoding() -> None:
     assert keys["faas.name"] == {"stringValue": "fn"} and keys["faas.max_memory"] == {"intValue": str(128 << 20)}
     invoke = resource["scopeSpans"][0]["spans"][0]
     assert invoke["traceId"] == "6b0855e59a9047ca4472b99deb7cdf8a" and invoke["kind"] == 2
-    assert invoke["parentSpanId"] == "53995c3f42cd8ad8" and int(invoke["endTimeUnixNano"]) == int(event.result.ended * 1e9)
+    assert invoke["parentSpanId"] == "53995c3f42cd8ad8"
+    assert int(invoke["endTimeUnixNano"]) == int(event.result.ended * 1e9)
     assert {"key": "faas.coldstart", "value": {"boolValue": False}} in invoke["attributes"]
 
 
