@@ -66,6 +66,8 @@ class Settings:
     account_id: str = "000000000000"
     #: Off by default for local use: signatures are not checked and clock skew is tolerated.
     auth: bool = False
+    #: With ``auth``: the known keys, "AKID:SECRET,AKID2:SECRET2" (default "test:test").
+    credentials: str = "test:test"
     #: SQLAlchemy URL; empty means SQLite in the data directory.
     database_url: str = ""
     #: Idle execution environments are reaped after this many seconds.
@@ -119,6 +121,7 @@ class Settings:
             "region": ("LAMINA_REGION", str),
             "account_id": ("LAMINA_ACCOUNT_ID", str),
             "auth": ("LAMINA_AUTH", _boolean),
+            "credentials": ("LAMINA_CREDENTIALS", str),
             "database_url": ("LAMINA_DATABASE_URL", str),
             "keep_alive_s": ("LAMINA_KEEP_ALIVE", float),
             "python": ("LAMINA_PYTHON", str),

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lamina.aws.auth import Authenticator
 from lamina.aws.http import HttpRequest, HttpResponse
 from lamina.aws.model import service_model
 from lamina.aws.protocol import OperationCall, RequestContext, WireProtocol
@@ -43,7 +44,9 @@ class Dispatcher:
     :meth:`handle` never raises: every failure becomes an AWS-shaped response.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, authenticator: Authenticator | None = None) -> None:
+        #: Checks signatures when authentication is on; None accepts every request (local default).
+        self.authenticator = authenticator
         self._services: list[Registration] = []
         self._by_target: dict[str, Registration] = {}
         self._by_signing_name: dict[str, Registration] = {}
@@ -78,6 +81,10 @@ class Dispatcher:
             return self._unknown(request, request_id, registration)
         ctx = RequestContext(request_id, credential.region if credential else default_region, account_id,
                              registration.service, endpoint, request)
+        if self.authenticator is not None:
+            refused = self.authenticator.check(request)
+            if refused is not None:
+                return protocol.serialize_error(refused, request_id)
         try:
             method = _method(registration.provider, call.operation)
             if method is None:

@@ -1,0 +1,56 @@
+"""Authentication on (LAMINA_AUTH=1): SigV4 signatures are checked against the configured keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.conftest import Server, create_python_function, start_server
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(tmp_path_factory.mktemp("auth") / "data",
+                          env={"LAMINA_AUTH": "1", "LAMINA_CREDENTIALS": "AKIDLAMINA:s3cret,AKIDOTHER:other"})
+    yield server
+    server.stop()
+
+
+def _client(server: Server, key: str, secret: str) -> Any:
+    return boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1",
+                        aws_access_key_id=key, aws_secret_access_key=secret,
+                        config=Config(retries={"max_attempts": 1}))
+
+
+def test_known_keys_work(secured: Server) -> None:
+    client = _client(secured, "AKIDLAMINA", "s3cret")
+    name = create_python_function(client, "def handler(e, c):\n    return 'ok'\n")
+    assert client.invoke(FunctionName=name)["Payload"].read() == b'"ok"'
+    other = _client(secured, "AKIDOTHER", "other")
+    assert other.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
+
+
+@pytest.mark.parametrize(("key", "secret", "code"), [
+    ("AKIDLAMINA", "wrong", "InvalidSignatureException"),
+    ("AKIDNOBODY", "s3cret", "UnrecognizedClientException"),
+])
+def test_bad_credentials_are_refused(secured: Server, key: str, secret: str, code: str) -> None:
+    with pytest.raises(ClientError) as refused:
+        _client(secured, key, secret).list_functions()
+    assert refused.value.response["Error"]["Code"] == code
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_unsigned_requests_are_refused(secured: Server) -> None:
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{secured.endpoint}/2015-03-31/functions", timeout=10)
+    assert refused.value.code == 403
+    assert refused.value.headers["x-amzn-ErrorType"] == "UnrecognizedClientException"
