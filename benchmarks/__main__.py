@@ -3,6 +3,11 @@
 Results go to ``benchmarks/results/<UTC time>.json`` (and ``latest.json``), with the machine they
 ran on. Names: cold_start, warm_latency, throughput, http_trigger, async_enqueue, sqs_esm,
 observability_overhead (default: all, in that order).
+
+Longer ones (over a minute each) run only when named: scale (0 -> 1,000 live environments),
+memory_pss (PSS per idle warm environment), isolation_cost (cold start with isolation auto vs off),
+noisy_neighbour (warm p99 of one function while another crashes, memory-bombs or fork-bombs);
+e.g. ``python -m benchmarks scale memory_pss --reps 3``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from benchmarks.harness import machine, machine_line
 
 BENCHMARKS = ("cold_start", "warm_latency", "throughput", "http_trigger", "async_enqueue", "sqs_esm",
               "observability_overhead")
+#: Not in the default run: each takes over 60 s; selected by name.
+EXTRA = ("scale", "memory_pss", "isolation_cost", "noisy_neighbour")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -38,9 +45,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement (>= 3 for reporting)")
     args = parser.parse_args()
     names = args.names or list(BENCHMARKS)
-    unknown = [name for name in names if name not in BENCHMARKS]
+    unknown = [name for name in names if name not in BENCHMARKS + EXTRA]
     if unknown:
-        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS + EXTRA)}")
 
     info = machine()
     print(machine_line(info))

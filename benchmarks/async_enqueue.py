@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import wrk
-from benchmarks.harness import INVOKE_PATH, NOOP, LaminaServer, cpu_us, create_function, lamina_server, median_of, verdict
+from benchmarks.harness import (
+    INVOKE_PATH,
+    NOOP,
+    LaminaServer,
+    cpu_us,
+    create_function,
+    lamina_server,
+    median_of,
+    verdict,
+)
 
 LEVELS = (8, 64)
 SECONDS, WARMUP_SECONDS = 5.0, 1.0
@@ -42,15 +51,18 @@ def _script() -> Path:
     return Path(name)
 
 
-def _queued(server: LaminaServer) -> int:
+def _queued(server: LaminaServer, name: str) -> int:
+    """Events of function ``name`` not finished yet (read from the server's own SQLite file)."""
     with sqlite3.connect(server.data_dir / "lamina.db", timeout=30) as db:
-        (count,) = db.execute("SELECT count(*) FROM async_events").fetchone()
+        (count,) = db.execute("SELECT count(*) FROM async_events WHERE function_name = ?", (name,)).fetchone()
     return int(count)
 
 
-def _drain(server: LaminaServer, timeout_s: float = 300.0) -> float:
+def _drain(server: LaminaServer, name: str, timeout_s: float = 300.0) -> float:
     started = time.perf_counter()
-    while _queued(server) and time.perf_counter() - started < timeout_s:
+    while _queued(server, name):
+        if time.perf_counter() - started > timeout_s:
+            raise TimeoutError(f"the queue of {name} did not drain in {timeout_s} s")
         time.sleep(0.05)
     return time.perf_counter() - started
 
@@ -60,7 +72,7 @@ def _level(binary: str, server: LaminaServer, name: str, connections: int, reps:
     url = f"{server.endpoint}{INVOKE_PATH.format(name=name)}"
     wrk.run(binary, url, connections, WARMUP_SECONDS, script)
     if drain:
-        _drain(server)
+        _drain(server, name)
     runs = []
     assert server.process is not None
     for _ in range(reps):
@@ -74,8 +86,8 @@ def _level(binary: str, server: LaminaServer, name: str, connections: int, reps:
         if run["non_2xx"] or run["socket_errors"]:
             raise RuntimeError(f"{run['non_2xx']} non-2xx answers, {run['socket_errors']} socket errors: {run}")
         if drain:
-            left = _queued(server)
-            took = _drain(server)
+            left = _queued(server, name)
+            took = _drain(server, name)
             run["queued_at_end"] = left
             run["drain_s"] = took
             run["end_to_end_per_s"] = run["requests"] / (run.get("seconds", SECONDS) + took)

@@ -106,7 +106,8 @@ class Platform:
         caller = Caller(self.invoker, lambda region, name, qualifier: self.aliases.resolve(
             region, name, qualifier, route=True)[0], settings.limits.sync_payload_bytes)
         self.gateway = Gateway(
-            FunctionUrlGateway(self.function_urls, caller, self.clock, port=settings.port, strict_time=settings.auth),
+            FunctionUrlGateway(self.function_urls, caller, self.clock, port=settings.port,
+                               credentials=parse_credentials(settings.credentials), strict=settings.auth),
             HttpApiGateway(self.http_apis, caller, self.clock, port=settings.port),
             url_max_body=settings.limits.sync_payload_bytes)
         self.dispatcher = Dispatcher(

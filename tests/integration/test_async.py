@@ -118,7 +118,8 @@ def test_a_function_cannot_be_its_own_destination(server: Server) -> None:
     name = create_python_function(client, "def handler(e, c):\n    return e\n")
     arn = client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     with pytest.raises(ClientError) as error:
-        client.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": arn}})
+        client.put_function_event_invoke_config(FunctionName=name,
+                                                DestinationConfig={"OnSuccess": {"Destination": arn}})
     assert error.value.response["Error"]["Message"] == "You can't specify the function as a destination for itself."
     with pytest.raises(ClientError) as missing:
         client.put_function_event_invoke_config(FunctionName="no-such-function", MaximumRetryAttempts=0)

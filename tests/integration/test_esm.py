@@ -162,7 +162,7 @@ def test_messages_reach_the_function_in_aws_shape_and_are_deleted(server: Server
     assert record.attributes.ApproximateReceiveCount == "1" and record.awsRegion == "us-east-1"
     assert record.messageAttributes["kind"].stringValue == "new"
     assert wait_for(empty(sqs, url), timeout=10)  # deleted after the successful invocation
-    assert settled(client, uuid)["LastProcessingResult"] == "OK"
+    assert wait_for(lambda: client.get_event_source_mapping(UUID=uuid)["LastProcessingResult"] == "OK")
     client.delete_event_source_mapping(UUID=uuid)
 
 
@@ -214,8 +214,9 @@ def test_filtered_out_messages_are_deleted_unseen(server: Server, beacon: Beacon
     name = echo(server, beacon)
     url, arn = queue(sqs, unique_name("filter"))
     pattern = {"body": {"kind": ["order"], "total": [{"numeric": [">", 100]}]}}
+    urgent = {"body": [{"prefix": "urgent"}]}
     uuid = client.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, FilterCriteria={
-        "Filters": [{"Pattern": json.dumps(pattern)}, {"Pattern": json.dumps({"body": [{"prefix": "urgent"}]})}]})["UUID"]
+        "Filters": [{"Pattern": json.dumps(pattern)}, {"Pattern": json.dumps(urgent)}]})["UUID"]
     settled(client, uuid)
     bodies = [json.dumps({"kind": "order", "total": 500}), json.dumps({"kind": "order", "total": 5}),
               json.dumps({"kind": "refund", "total": 500}), "urgent: plain text", "plain text"]

@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 from botocore.exceptions import ClientError
 
-from tests.conftest import Server, create_python_function
+from tests.conftest import Server, create_python_function, start_server
 
 MB = 1024 * 1024
 ACCOUNT = "000000000000"
@@ -45,7 +46,8 @@ def handler(event, context):
             "headers": {"content-type": "application/json", "x-custom": "yes",
                         "Access-Control-Allow-Origin": "https://function.example"},
             "cookies": ["session=abc; HttpOnly", "theme=dark"],
-            "body": json.dumps({"event": event, "request_id": context.aws_request_id})}
+            "body": json.dumps({"event": event, "request_id": context.aws_request_id,
+                                "invoked_arn": context.invoked_function_arn})}
 """
 
 CORS = {"AllowOrigins": ["https://app.example.com"], "AllowMethods": ["GET", "POST"],
@@ -155,6 +157,27 @@ def test_create_get_update_list_delete(server: Server) -> None:
     # The id is stable per function and qualifier: a new URL gets the same address.
     assert client.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"] == \
         created["FunctionUrl"]
+
+
+def test_a_url_on_an_alias_invokes_through_the_alias(server: Server) -> None:
+    client = server.client()
+    name = create_python_function(client, WEB)
+    arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    version = client.publish_version(FunctionName=name)["Version"]
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    made = client.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")
+    assert made["FunctionArn"] == f"{arn}:live"
+    assert client.get_function_url_config(FunctionName=f"{arn}:live")["FunctionUrl"] == made["FunctionUrl"]
+    assert [c["FunctionArn"] for c in client.list_function_url_configs(FunctionName=name)["FunctionUrlConfigs"]] == \
+        [f"{arn}:live"]
+    with pytest.raises(ClientError) as excinfo:
+        client.get_function_url_config(FunctionName=name)
+    assert error_of(excinfo)[0] == "ResourceNotFoundException"
+    answer = call(server, "GET", f"/_lamina/url/{url_id_of(made['FunctionUrl'])}/")
+    assert answer.status == 201 and answer.json()["invoked_arn"] == f"{arn}:live"
+    with pytest.raises(ClientError) as excinfo:
+        client.create_function_url_config(FunctionName=f"{arn}:{version}", AuthType="NONE")
+    assert error_of(excinfo)[0] == "ValidationException"  # the model's pattern excludes versions
 
 
 @pytest.mark.parametrize(("cors", "fragment"), [
@@ -358,3 +381,23 @@ def test_aws_iam_requires_a_valid_signature(server: Server) -> None:
         denied = call(server, "POST", "/private?q=1", host=host, body=body, headers=headers)
         assert (denied.status, denied.json(), denied.header("x-amzn-errortype")) == (
             403, {"Message": "Forbidden"}, "AccessDeniedException")
+
+
+def test_aws_iam_with_authentication_on_takes_only_configured_keys(tmp_path: Any) -> None:
+    running = start_server(tmp_path / "data", env={"LAMINA_AUTH": "1", "LAMINA_CREDENTIALS": "AKIDKNOWN:s3cret"})
+    try:
+        from botocore.config import Config
+
+        client = boto3.client("lambda", endpoint_url=running.endpoint, region_name="us-east-1",
+                              aws_access_key_id="AKIDKNOWN", aws_secret_access_key="s3cret",
+                              config=Config(retries={"max_attempts": 1}))
+        name = create_python_function(client, WEB)
+        url_id = url_id_of(client.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"])
+        host = host_of(running, url_id)
+        target = f"http://{host}/"
+        known = signed("GET", target, b"", access_key="AKIDKNOWN", secret="s3cret")
+        assert call(running, "GET", "/", host=host, body=b"", headers=known).status == 201
+        unknown = signed("GET", target, b"", access_key="AKIDLOCAL", secret="test")
+        assert call(running, "GET", "/", host=host, body=b"", headers=unknown).status == 403
+    finally:
+        running.stop()

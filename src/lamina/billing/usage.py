@@ -3,9 +3,13 @@
 The record is built from the invocation's REPORT figures: billed duration (the duration rounded up
 to the millisecond, at least 1 ms), configured memory, GB-seconds (billed ms x MB / 1,024,000),
 measured peak memory, cold start and init duration, outcome (``success`` | ``error`` | ``timeout``).
-Throttled requests are not billed and make no record. :meth:`Meter.record` runs on the event loop
-after the answers went out and only keeps the events; :meth:`Meter.persist` builds the records and
-writes them, in a worker thread.
+Throttled requests are not billed and make no record.
+
+:meth:`Meter.record` runs on the event loop, in slices, after the answers went out: it packs each
+record into its batch (:class:`lamina.store.usage.Batch`, a few microseconds). :meth:`Meter.persist`
+writes the batches, a handful of statements, in a worker thread. Doing the per-record work on the
+loop rather than in the thread is deliberate: a thread doing Python work fights the loop for the
+GIL, and that cost more throughput than the work itself (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -14,59 +18,79 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from lamina.store.observability import USAGE_COLUMNS, UsageTables
+from lamina.store.usage import Batch, UsageTables
 from lamina.types import FunctionErrorType
 
 if TYPE_CHECKING:
     from lamina.invoker.invoker import InvocationEvent
 
+_TIMEOUT = FunctionErrorType.TIMEOUT.value
+
 
 def outcome(function_error: str | None, error_type: str | None) -> str:
     if function_error is None:
         return "success"
-    return "timeout" if error_type == FunctionErrorType.TIMEOUT.value else "error"
+    return "timeout" if error_type == _TIMEOUT else "error"
 
 
-def usage_values(event: InvocationEvent) -> tuple[Any, ...] | None:
-    """The usage record of an invocation in :data:`USAGE_COLUMNS` order; None for a throttle."""
+def usage_row(event: InvocationEvent) -> dict[str, Any] | None:
+    """The usage record of one invocation, readable (None for a throttle)."""
     result = event.result
     if result is None:
         return None
     fn, report = event.function, result.report
-    return (fn.region, fn.name, result.executed_version, result.request_id, int(result.ended // 86400),
-            result.started, result.ended, report.duration_ms, report.billed_duration_ms, report.memory_size_mb,
-            fn.architectures[0] if fn.architectures else "x86_64", report.max_memory_used_mb, result.cold_start,
-            report.init_duration_ms, outcome(result.function_error, result.error_type))
-
-
-def usage_row(event: InvocationEvent) -> dict[str, Any] | None:
-    values = usage_values(event)
-    return dict(zip(USAGE_COLUMNS, values, strict=True)) if values is not None else None
+    return {"region": fn.region, "function": fn.name, "version": result.executed_version,
+            "architecture": fn.architectures[0] if fn.architectures else "x86_64", "memory_mb": report.memory_size_mb,
+            "day": int(result.ended // 86400), "request_id": result.request_id, "started": result.started,
+            "ended": result.ended, "duration_ms": report.duration_ms, "billed_ms": report.billed_duration_ms,
+            "peak_memory_mb": report.max_memory_used_mb, "init_ms": report.init_duration_ms,
+            "cold_start": result.cold_start, "outcome": outcome(result.function_error, result.error_type)}
 
 
 class Meter:
     def __init__(self, tables: UsageTables) -> None:
         self.tables = tables
-        self._pending: list[InvocationEvent] = []
+        self._batches: dict[tuple[Any, ...], Batch] = {}
         self._lock = threading.Lock()
+        self._count = 0
+        #: Batches a failed write left, written first next time.
+        self._unwritten: list[Batch] = []
 
     def record(self, events: Iterable[InvocationEvent]) -> None:
         with self._lock:
-            self._pending.extend(events)
+            batches = self._batches
+            for event in events:
+                result = event.result
+                if result is None:
+                    continue
+                fn, report = event.function, result.report
+                architecture = fn.architectures[0] if fn.architectures else "x86_64"
+                key = (fn.region, fn.name, result.executed_version, architecture, report.memory_size_mb,
+                       int(result.ended // 86400))
+                batch = batches.get(key)
+                if batch is None:
+                    batch = batches[key] = Batch(*key)
+                failed = result.function_error is not None
+                batch.add(result.request_id, result.started, result.ended, report.duration_ms,
+                          report.billed_duration_ms, report.max_memory_used_mb, report.init_duration_ms,
+                          result.cold_start, (2 if result.error_type == _TIMEOUT else 1) if failed else 0)
+                self._count += 1
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return self._count
 
     def persist(self) -> int:
-        """Write the records of the invocations seen so far; returns how many."""
+        """Write the records made so far (and any a failed write left); returns how many."""
         with self._lock:
-            events, self._pending = self._pending, []
-        rows = [values for values in map(usage_values, events) if values is not None]
+            batches, self._batches = self._unwritten + list(self._batches.values()), {}
+            self._unwritten = []
+            count, self._count = self._count, 0
         try:
-            self.tables.insert(rows)
+            self.tables.write(batches)
         except Exception:
             with self._lock:
-                self._pending[:0] = events
+                self._unwritten = batches
+                self._count += count
             raise
-        return len(rows)
+        return count

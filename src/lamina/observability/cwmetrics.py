@@ -50,6 +50,23 @@ class Stats:
         if values is not None and len(values) < MAX_VALUES and count == int(count):
             values.extend([value] * min(int(count), MAX_VALUES - len(values)))
 
+    def add_values(self, values: list[float]) -> None:
+        """Many values at once (the same as ``add`` for each, at C speed)."""
+        if not values:
+            return
+        self.count += len(values)
+        self.sum += sum(values)
+        self.minimum = min(self.minimum, min(values))
+        self.maximum = max(self.maximum, max(values))
+        if self.values is not None and len(self.values) < MAX_VALUES:
+            self.values.extend(values[:MAX_VALUES - len(self.values)])
+
+    def copy(self) -> Stats:
+        twin = Stats()
+        twin.count, twin.sum, twin.minimum, twin.maximum = self.count, self.sum, self.minimum, self.maximum
+        twin.values = None if self.values is None else list(self.values)
+        return twin
+
     def merge(self, other: Stats) -> None:
         self.count += other.count
         self.sum += other.sum

@@ -120,9 +120,10 @@ class LambdaMetrics:
         metrics = [metric for metric, present in (
             ("Invocations", bucket.invocations), ("Errors", bucket.invocations), ("Duration", bucket.invocations),
             ("Throttles", bucket.throttles), ("ColdStarts", bucket.cold), ("InitDuration", bucket.init)) if present]
-        for dims in dimension_sets(name, version):
-            for metric in metrics:
-                self.store.add_stats(region, NAMESPACE, metric, dims, minute, _stats(metric, bucket), _UNITS[metric])
+        for metric in metrics:
+            stats = _stats(metric, bucket)
+            for dims in dimension_sets(name, version):
+                self.store.add_stats(region, NAMESPACE, metric, dims, minute, stats.copy(), _UNITS[metric])
 
     def concurrency(self, region: str, name: str | None, running: int, now: float) -> None:
         """A ConcurrentExecutions sample: for one function, or the whole region when ``name`` is None."""
@@ -150,6 +151,5 @@ def _stats(metric: str, bucket: _Minute) -> Stats:
     elif metric == "ColdStarts":
         stats.add(1.0, bucket.cold)
     else:
-        for value in bucket.durations if metric == "Duration" else bucket.init:
-            stats.add(value)
+        stats.add_values(bucket.durations if metric == "Duration" else bucket.init)
     return stats

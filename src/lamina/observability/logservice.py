@@ -30,7 +30,7 @@ EmfSink = Callable[[str, str, float], None]
 
 class LogService:
     def __init__(self, book: LogBook, clock: Clock, default_region: str, *, interval_s: float = 0.25,
-                 batch: int = 2000, on_emf: EmfSink | None = None, sweep_s: float = 3600.0) -> None:
+                 batch: int = 20000, on_emf: EmfSink | None = None, sweep_s: float = 3600.0) -> None:
         self.book = book
         self._clock = clock
         self._region = default_region
@@ -42,6 +42,7 @@ class LogService:
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
 
     # -- the sink ---------------------------------------------------------------------------------
 
@@ -66,7 +67,12 @@ class LogService:
         self._tasks = [loop.create_task(self._flush_forever()), loop.create_task(self._sweep_forever())]
 
     async def close(self) -> None:
-        for task in self._tasks:
+        """Stop the background tasks and write what is pending. The flusher is let finish a flush
+        it is in (cancelling it there could write a batch twice); the sweeper is cancelled."""
+        self._closing = True
+        if self._wake is not None:
+            self._wake.set()
+        for task in self._tasks[1:]:      # [flusher, sweeper]
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -113,7 +119,7 @@ class LogService:
 
     async def _flush_forever(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()

@@ -4,8 +4,10 @@ exporter.
 
 The invoker calls :meth:`Telemetry.observe` after every invocation, before the answer is written:
 it only appends the event to a list. A background tick (every :data:`TICK_S`) turns the batch into
-Prometheus samples, ``AWS/Lambda`` metrics, usage records and spans, samples concurrency once a
-second and writes usage records, metric minutes and spans (OTLP) from a worker thread. Readers
+Prometheus samples, ``AWS/Lambda`` metrics, packed usage records and spans on the event loop, a
+slice at a time; it samples concurrency once a second and writes usage records, metric minutes and
+spans (OTLP) from a worker thread, where only SQL and I/O run (Python work in a thread fights the
+loop for the GIL: see docs/performance.md). Readers
 (``/metrics``, the CloudWatch API, the cost report) call :meth:`process` first, so what they show
 includes every invocation that has answered. :meth:`stop` writes everything still pending.
 """
@@ -30,7 +32,8 @@ from lamina.observability.logservice import LogService
 from lamina.observability.prometheus import Labels, Registry
 from lamina.observability.tracing import Span, TraceStore, invocation_spans
 from lamina.store.db import Store
-from lamina.store.observability import LogTables, MetricTables, UsageTables
+from lamina.store.observability import LogTables, MetricTables
+from lamina.store.usage import UsageTables
 from lamina.types import FunctionKey
 
 if TYPE_CHECKING:
@@ -39,7 +42,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
+#: Invocations handled per turn of the event loop (a few hundred microseconds of work).
+SLICE = 250
 PERSIST_EVERY = 8          # ticks: usage records and metric minutes every 2 s
+#: Log records are written once a second (every read flushes first, so no reader waits for it): the
+#: fewer the batches, the less the writer thread competes with the event loop for the GIL.
+LOG_FLUSH_S = 1.0
 SPAN_BATCH = 512
 
 
@@ -51,7 +59,7 @@ class Telemetry:
         self.metrics = MetricStore(MetricTables(store))
         self.lambda_metrics = LambdaMetrics(self.metrics, self.registry, clock)
         self.logs = LogService(LogBook(LogTables(store)), clock, settings.region, on_emf=self._emf,
-                               sweep_s=settings.log_retention_sweep_s)
+                               sweep_s=settings.log_retention_sweep_s, interval_s=LOG_FLUSH_S)
         self.meter = Meter(UsageTables(store))
         self.traces = TraceStore()
         self._events: list[InvocationEvent] = []
@@ -125,8 +133,25 @@ class Telemetry:
     def process(self) -> None:
         """Turn the invocations observed so far into metrics, usage records and spans."""
         events, self._events = self._events, []
-        if not events:
-            return
+        if events:
+            self._handle(events)
+
+    async def _drain(self) -> None:
+        """:meth:`process`, a slice at a time, letting the loop serve requests in between."""
+        events, self._events = self._events, []
+        done = 0
+        try:
+            while done < len(events):
+                self._handle(events[done:done + SLICE])
+                done += SLICE
+                if done < len(events):
+                    await asyncio.sleep(0)
+        finally:
+            # Cancelled between slices (stop): what is left is handled by stop's process().
+            if done < len(events):
+                self._events[:0] = events[done:]
+
+    def _handle(self, events: list[InvocationEvent]) -> None:
         self.lambda_metrics.record(events)
         self.meter.record(events)
         for event in events:
@@ -153,7 +178,7 @@ class Telemetry:
             await asyncio.sleep(TICK_S)
             self._ticks += 1
             try:
-                self.process()
+                await self._drain()
                 if self._ticks % 4 == 0:
                     self._sample_concurrency()
                 if self._ticks % PERSIST_EVERY == 0:

@@ -1,5 +1,5 @@
-"""Tables and SQL of observability and billing: log groups, streams and events, CloudWatch metric
-minutes, usage records.
+"""Tables and SQL of observability: log groups, streams and events, CloudWatch metric minutes (usage
+records are in :mod:`lamina.store.usage`).
 
 Every call is synchronous, short and batched by the caller (a background flusher or an API call run
 in a worker thread); the invoke path never reaches here. Log events are stored one row per
@@ -8,7 +8,7 @@ event per line when read, each line with its own time), so the log store's cost 
 and streams, not with invocations or lines. A PutLogEvents event is a chunk of one event
 (``lines = 0``: never split, its message may hold newlines).
 
-The hot inserts (chunks, usage records) go to the driver's ``executemany`` with plain tuples:
+The hot inserts go to the driver's ``executemany`` with plain tuples:
 SQLAlchemy's per-row parameter processing would cost more than the insert itself.
 """
 
@@ -21,7 +21,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Float,
     Index,
     Integer,
@@ -29,7 +28,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    case,
     delete,
     func,
     insert,
@@ -110,41 +108,13 @@ class MetricMinuteRow(Base):
     maximum: Mapped[float] = mapped_column(Float)
 
 
-class UsageRow(Base):
-    """One invocation, metered: what AWS would bill for it."""
-
-    __tablename__ = "usage_records"
-    __table_args__ = (Index("ix_usage_records_day", "day", "region", "function"),)
-
-    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
-    region: Mapped[str] = mapped_column(String(32))
-    function: Mapped[str] = mapped_column(String(140))
-    version: Mapped[str] = mapped_column(String(16))
-    request_id: Mapped[str] = mapped_column(String(64))
-    #: Days since the epoch (UTC) of the end of the invocation: the report's grouping key.
-    day: Mapped[int] = mapped_column(Integer)
-    started: Mapped[float] = mapped_column(Float)
-    ended: Mapped[float] = mapped_column(Float)
-    duration_ms: Mapped[float] = mapped_column(Float)
-    billed_ms: Mapped[int] = mapped_column(BigInteger)
-    memory_mb: Mapped[int] = mapped_column(Integer)
-    architecture: Mapped[str] = mapped_column(String(16))
-    peak_memory_mb: Mapped[int] = mapped_column(Integer)
-    cold_start: Mapped[bool] = mapped_column(Boolean)
-    init_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
-    outcome: Mapped[str] = mapped_column(String(16))
-
-
 LOG_GROUPS = cast(Table, LogGroupRow.__table__)
 LOG_STREAMS = cast(Table, LogStreamRow.__table__)
 LOG_CHUNKS = cast(Table, LogChunkRow.__table__)
 METRIC_MINUTES = cast(Table, MetricMinuteRow.__table__)
-USAGE = cast(Table, UsageRow.__table__)
 
 
 CHUNK_COLUMNS = ("region", "group", "stream", "timestamp_ms", "ingestion_ms", "lines", "text", "last_ms", "times")
-USAGE_COLUMNS = ("region", "function", "version", "request_id", "day", "started", "ended", "duration_ms", "billed_ms",
-                 "memory_mb", "architecture", "peak_memory_mb", "cold_start", "init_ms", "outcome")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +133,7 @@ STREAM_COLUMNS = ("region", "group", "name", "created_ms", "first_event_ms", "la
                   "stored_bytes")
 
 
-def _delete_many(connection: Connection, table: Table, keys: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+def delete_many(connection: Connection, table: Table, keys: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
     dialect = connection.dialect
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     quote = dialect.identifier_preparer.quote
@@ -175,7 +145,7 @@ def _chunk(row: Any) -> Chunk:
     return Chunk(row.id, row.stream, row.timestamp_ms, row.ingestion_ms, row.lines, row.text, row.last_ms, row.times)
 
 
-def _insert_many(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_many(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
     """``INSERT`` straight to the driver's executemany (qmark for SQLite, format for psycopg)."""
     dialect = connection.dialect
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -232,12 +202,12 @@ class LogTables:
                 connection.execute(insert(group_table), [{**g, "tags": json.dumps(g["tags"])} for g in groups])
             if streams:
                 # Every flush rewrites the streams it touched: keep it to two driver-level statements.
-                _delete_many(connection, stream_table, ("region", "group", "name"),
+                delete_many(connection, stream_table, ("region", "group", "name"),
                              [(st["region"], st["group"], st["name"]) for st in streams])
-                _insert_many(connection, stream_table, STREAM_COLUMNS, [tuple(st[c] for c in STREAM_COLUMNS)
+                insert_many(connection, stream_table, STREAM_COLUMNS, [tuple(st[c] for c in STREAM_COLUMNS)
                                                                        for st in streams])
             if chunks:
-                _insert_many(connection, LOG_CHUNKS, CHUNK_COLUMNS, chunks)
+                insert_many(connection, LOG_CHUNKS, CHUNK_COLUMNS, chunks)
 
     def chunks(self, region: str, group: str, *, streams: Sequence[str] | None = None,
                start_ms: int | None = None, end_ms: int | None = None,
@@ -313,45 +283,3 @@ class MetricTables:
         table = METRIC_MINUTES
         with self._engine.begin() as connection:
             connection.execute(delete(table).where(table.c.minute < before_minute))
-
-
-class UsageTables:
-    def __init__(self, store: Store) -> None:
-        self._engine = store.engine
-
-    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert usage records, tuples in :data:`USAGE_COLUMNS` order."""
-        if rows:
-            with self._engine.begin() as connection:
-                _insert_many(connection, USAGE, USAGE_COLUMNS, rows)
-
-    def daily(self, since_day: int, until_day: int, region: str | None = None,
-              function: str | None = None) -> list[dict[str, Any]]:
-        """Per (region, function, version, architecture, day): requests, billed milliseconds x MB
-        (an exact integer: GB-seconds are that over 1,024,000), and the sums the report shows."""
-        table = USAGE
-        keys = (table.c.region, table.c.function, table.c.version, table.c.architecture, table.c.day)
-        query = (select(*keys, func.count().label("requests"),
-                        func.sum(table.c.billed_ms * table.c.memory_mb).label("mb_ms"),
-                        func.sum(table.c.billed_ms).label("billed_ms"),
-                        func.sum(table.c.duration_ms).label("duration_ms"),
-                        func.sum(case((table.c.cold_start, 1), else_=0)).label("cold_starts"),
-                        func.max(table.c.peak_memory_mb).label("peak_memory_mb"),
-                        func.max(table.c.memory_mb).label("memory_mb"),
-                        func.sum(case((table.c.outcome != "success", 1), else_=0)).label("errors"))
-                 .where(table.c.day >= since_day, table.c.day <= until_day)
-                 .group_by(*keys).order_by(*keys))
-        if region is not None:
-            query = query.where(table.c.region == region)
-        if function is not None:
-            query = query.where(table.c.function == function)
-        with self._engine.connect() as connection:
-            return [dict(row) for row in connection.execute(query).mappings()]
-
-    def records(self, function: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        table = USAGE
-        query = select(table).order_by(table.c.id.desc()).limit(limit)
-        if function is not None:
-            query = query.where(table.c.function == function)
-        with self._engine.connect() as connection:
-            return [dict(row) for row in connection.execute(query).mappings()]

@@ -11,9 +11,9 @@ import pytest
 from lamina.billing.pricing import compute_cost, free_tier_credit, gb_seconds
 from lamina.billing.report import cost_report, parse_since
 from lamina.billing.usage import Meter, usage_row
-from lamina.config import Prices
+from lamina.config import Prices, Settings
 from lamina.store.db import Store
-from lamina.store.observability import UsageTables
+from lamina.store.usage import UsageTables
 from tests.unit.observability.events import ENDED, invocation_event, throttle_event
 
 DAY = int(ENDED // 86400)
@@ -54,6 +54,9 @@ def test_report_of_a_known_workload(tables: UsageTables) -> None:
                   for d in (0.4, 1.5, 999.9)])                                       # 1 + 2 + 1000 ms x 2048 MB
     meter.record([throttle_event()])
     assert meter.persist() == 13
+    records = tables.records(function="arm")
+    assert [r["billed_ms"] for r in records] == [1000, 2, 1] and records[0]["outcome"] == "success"
+    assert records[0]["request_id"] == "req-1" and records[0]["init_ms"] is None and records[0]["memory_mb"] == 2048
     report = cost_report(tables.daily(DAY - 1, DAY), Prices(), DAY - 1, DAY)
     rows = {row["function"]: row for row in report["rows"]}
     assert rows["fn"]["requests"] == 10 and rows["fn"]["billedMs"] == 1000
@@ -75,3 +78,9 @@ def test_since_parsing() -> None:
     assert parse_since("2026-11-20", 0.0) == 1_795_132_800.0
     with pytest.raises(ValueError):
         parse_since("soon", 0.0)
+
+
+def test_prices_are_configurable_by_environment() -> None:
+    settings = Settings.from_environ({"LAMINA_PRICE_GB_SECOND_ARM64": "0.00001", "LAMINA_PRICE_FREE_REQUESTS": "0"})
+    assert settings.prices.gb_second_arm64 == Decimal("0.00001") and settings.prices.free_requests == 0
+    assert settings.prices.gb_second_x86_64 == Decimal("0.0000166667")

@@ -17,9 +17,10 @@ from lamina.invoker.event_policy import (
 )
 
 T0 = 1_700_000_000.0
+AWS_DEFAULTS = RetryLimits()
 
 
-def step(outcome: Outcome, errors: int = 0, backoff: int = 0, now: float = T0, limits: RetryLimits = RetryLimits(),
+def step(outcome: Outcome, errors: int = 0, backoff: int = 0, now: float = T0, limits: RetryLimits = AWS_DEFAULTS,
          scale: float = 1.0) -> Retry | Finish:
     return after_attempt(outcome, function_errors=errors, backoff=backoff, enqueued_at=T0, now=now,
                          limits=limits, scale=scale)

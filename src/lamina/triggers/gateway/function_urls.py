@@ -4,15 +4,17 @@ The event is payload format 2.0 with ``routeKey``/``stage`` ``$default`` and ``r
 the url id (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads). With
 AuthType NONE the caller is ``accountId: "anonymous"``, as Lambda reports unauthenticated callers.
 
-AuthType AWS_IAM requires a valid SigV4 signature for service ``lambda``. Lamina's local
-credentials are not a real IAM: any access key id is accepted and its secret key is
-:data:`LOCAL_SECRET_KEY` (``test``, what the AWS CLI and boto3 examples use). Resource policies
-(``lambda:InvokeFunctionUrl``) are not evaluated yet: a valid signature is enough. A request that
-fails gets AWS's 403 ``{"Message":"Forbidden"}``.
+AuthType AWS_IAM requires a valid SigV4 signature for service ``lambda``, made with a key Lamina
+knows (``Settings.credentials``, ``test:test`` by default). With authentication off (the local
+default) any other access key id is accepted too, with the secret key :data:`LOCAL_SECRET_KEY`
+(``test``, what the AWS CLI and boto3 examples use); with it on, only the configured keys are, within
+AWS's 5-minute clock skew. Resource policies (``lambda:InvokeFunctionUrl``) are not evaluated yet: a
+valid signature is enough. A request that fails gets AWS's 403 ``{"Message":"Forbidden"}``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from lamina.aws.http import HttpRequest
@@ -27,7 +29,7 @@ from lamina.triggers.gateway.invoke import Caller, answer, trace_header
 from lamina.triggers.gateway.model import FunctionRef
 from lamina.triggers.gateway.registry import FunctionUrlRegistry
 
-#: The secret key of every access key id for AWS_IAM function URLs (see the module docstring).
+#: The secret key of an access key id that is not configured, when authentication is off.
 LOCAL_SECRET_KEY = "test"
 #: AWS allows 5 minutes between a request's X-Amz-Date and its arrival.
 MAX_SKEW_S = 300.0
@@ -43,16 +45,18 @@ def unknown_url() -> GatewayResponse:
 
 
 class FunctionUrlGateway:
-    """Serves every function URL of the node. ``strict_time`` bounds clock skew for AWS_IAM
-    signatures (on when the server enforces authentication; local use tolerates a stale clock)."""
+    """Serves every function URL of the node. ``credentials`` maps access key ids to secret keys;
+    ``strict`` (the server enforces authentication) accepts only those keys and bounds clock skew."""
 
     def __init__(self, urls: FunctionUrlRegistry, caller: Caller, clock: Clock, *, port: int,
-                 strict_time: bool) -> None:
+                 credentials: Mapping[str, str], strict: bool) -> None:
         self._urls = urls
         self._caller = caller
         self._clock = clock
         self._port = port
-        self._max_skew = MAX_SKEW_S if strict_time else None
+        self._credentials = dict(credentials)
+        self._strict = strict
+        self._max_skew = MAX_SKEW_S if strict else None
 
     async def handle(self, url_id: str, request: GatewayRequest, region: str | None = None) -> GatewayResponse:
         """Answer one request to the URL ``url_id`` (``region`` when the host form named one)."""
@@ -77,7 +81,8 @@ class FunctionUrlGateway:
             account_id=url.account_id if authorizer else "anonymous", api_id=url_id,
             domain_name=f"{url_id}.lambda-url.{url.region}.localhost", request_id=request_id, time=now,
             trace_header=trace, authorizer=authorizer, port=self._port)
-        outcome = await self._caller.call(fn, event_v2(request, ctx), request_id=request_id, trace=trace)
+        outcome = await self._caller.call(fn, event_v2(request, ctx), request_id=request_id, trace=trace,
+                                          invoked_arn=url.function_arn)
         response = answer(outcome, responses.response_v2)
         if url.cors is not None:
             decorate(url.cors, request, response)
@@ -91,7 +96,12 @@ class FunctionUrlGateway:
         credential = credential_scope(signed)
         if credential is None or credential.service != "lambda":
             return None
-        if not verify(signed, LOCAL_SECRET_KEY, now=self._clock.time(), max_skew=self._max_skew):
+        secret = self._credentials.get(credential.access_key)
+        if secret is None:
+            if self._strict:
+                return None
+            secret = LOCAL_SECRET_KEY
+        if not verify(signed, secret, now=self._clock.time(), max_skew=self._max_skew):
             return None
         return credential
 

@@ -15,8 +15,8 @@ REST APIs answer 504). Every answer carries ``apigw-requestid``.
 
 from __future__ import annotations
 
+import base64
 import random
-import string
 
 from lamina.clock import Clock
 from lamina.ids import new_request_id
@@ -28,12 +28,10 @@ from lamina.triggers.gateway.invoke import Caller, answer, trace_header
 from lamina.triggers.gateway.model import DEFAULT_STAGE, HttpApi, Stage
 from lamina.triggers.gateway.registry import HttpApiRegistry
 
-_ID_CHARS = string.ascii_letters + string.digits
-
 
 def apigw_request_id() -> str:
-    """An API Gateway request id (``RL2XYiwjPHcEMEQ=``): unique, not secret."""
-    return "".join(random.choices(_ID_CHARS, k=15)) + "="
+    """An API Gateway request id (``RL2XYiwjPHcEMEQ=``, base64 of 11 bytes): unique, not secret."""
+    return base64.b64encode(random.randbytes(11)).decode()
 
 
 def stage_for(api: HttpApi, path: str, explicit: str | None = None) -> tuple[Stage | None, str]:
@@ -82,8 +80,9 @@ class HttpApiGateway:
         target = match.value
         integration = target.integration
         assert integration is not None
-        fn = self._caller.function(target.function) if target.function is not None else None
-        if fn is None:
+        ref = target.function
+        fn = self._caller.function(ref) if ref is not None else None
+        if fn is None or ref is None:
             return responses.server_error()
         now = self._clock.time()
         trace = request.header("x-amzn-trace-id") or trace_header(now)
@@ -95,7 +94,7 @@ class HttpApiGateway:
         v1 = integration.payload_format_version == "1.0"
         event = event_v1(request, ctx) if v1 else event_v2(request, ctx)
         outcome = await self._caller.call(fn, event, request_id=new_request_id(), trace=trace,
-                                          timeout_s=integration.timeout_ms / 1000)
+                                          invoked_arn=ref.arn, timeout_s=integration.timeout_ms / 1000)
         response = answer(outcome, responses.response_v1 if v1 else responses.response_v2)
         if api.cors is not None:
             decorate(api.cors, request, response)

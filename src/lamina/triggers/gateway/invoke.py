@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from lamina.errors import AwsError, TooManyRequestsException
@@ -33,8 +33,9 @@ class Resolve(Protocol):
 
 
 def trace_header(now: float) -> str:
-    """A new X-Ray trace header, for requests that did not bring one."""
-    return f"Root=1-{int(now):08x}-{os.urandom(12).hex()}"
+    """A new X-Ray trace header, for requests that did not bring one (unique, not secret: the
+    process PRNG, no system call)."""
+    return f"Root=1-{int(now):08x}-{random.getrandbits(96):024x}"
 
 
 class Caller:
@@ -42,7 +43,7 @@ class Caller:
         self._invoker = invoker
         self._resolve = resolve
         self._limit = payload_limit
-        self._running: set[asyncio.Future[InvokeResult]] = set()
+        self._running: set[asyncio.Task[InvokeResult]] = set()
 
     def function(self, ref: FunctionRef) -> FunctionVersion | None:
         """The invocable version ``ref`` names, or None (no such function, or not Active)."""
@@ -53,29 +54,47 @@ class Caller:
         return fn if fn.state is State.ACTIVE else None
 
     async def call(self, fn: FunctionVersion, event: dict[str, Any], *, request_id: str, trace: str,
-                   timeout_s: float | None = None) -> InvokeResult | GatewayResponse:
-        """The invocation's result, or the gateway's answer when the platform refused or gave up."""
+                   invoked_arn: str, timeout_s: float | None = None) -> InvokeResult | GatewayResponse:
+        """The invocation's result, or the gateway's answer when the platform refused or gave up.
+        ``invoked_arn`` is the ARN the trigger names (the function sees it as its invoked ARN)."""
         payload = json.dumps(event, separators=(",", ":")).encode()
         if len(payload) > self._limit:
             return responses.too_large()
+        invocation = self._invoker.invoke(fn, payload, request_id=request_id, trace_header=trace,
+                                          invoked_arn=invoked_arn)
         try:
             if timeout_s is None:
-                return await self._invoker.invoke(fn, payload, request_id=request_id, trace_header=trace)
-            future = asyncio.ensure_future(
-                self._invoker.invoke(fn, payload, request_id=request_id, trace_header=trace))
-            try:
-                return await asyncio.wait_for(asyncio.shield(future), timeout_s)
-            except TimeoutError:
-                self._running.add(future)
-                future.add_done_callback(self._finished)
-                return responses.unavailable()
+                return await invocation
+            return await self._within(invocation, timeout_s)
         except TooManyRequestsException:
             return responses.too_many_requests()
 
-    def _finished(self, future: asyncio.Future[InvokeResult]) -> None:
-        self._running.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            log.warning("invocation after an integration timeout failed: %r", future.exception())
+    async def _within(self, invocation: Coroutine[Any, Any, InvokeResult],
+                      timeout_s: float) -> InvokeResult | GatewayResponse:
+        # A task, a waiter and a timer rather than asyncio.wait_for(shield(...)), which costs a
+        # shield and more per request; past the deadline the task runs on, kept referenced here.
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(invocation)
+        waiter: asyncio.Future[None] = loop.create_future()
+        task.add_done_callback(lambda _: _wake(waiter))
+        timer = loop.call_later(timeout_s, _wake, waiter)
+        await waiter
+        timer.cancel()
+        if task.done():
+            return task.result()
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+        return responses.unavailable()
+
+    def _finished(self, task: asyncio.Task[InvokeResult]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("invocation after an integration timeout failed: %r", task.exception())
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def answer(outcome: InvokeResult | GatewayResponse,

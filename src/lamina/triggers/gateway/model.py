@@ -37,6 +37,12 @@ class FunctionRef(NamedTuple):
     name: str
     qualifier: str | None
 
+    @property
+    def arn(self) -> str:
+        """The function's ARN, qualified when the reference names an alias or version."""
+        arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.name}"
+        return f"{arn}:{self.qualifier}" if self.qualifier else arn
+
 
 def function_ref(uri: str) -> FunctionRef | None:
     """The function a Lambda ARN or an API Gateway Lambda invocation URI names, or None."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lamina.triggers.gateway.edge import Target, target_of
@@ -67,4 +69,5 @@ def test_function_refs_from_arns_and_invocation_uris() -> None:
 
 def test_apigw_request_ids_look_like_awss() -> None:
     ident = apigw_request_id()
-    assert len(ident) == 16 and ident.endswith("=") and ident[:-1].isalnum()
+    assert re.fullmatch(r"[A-Za-z0-9+/]{15}=", ident)
+    assert apigw_request_id() != ident

@@ -1,0 +1,121 @@
+"""Noisy neighbour: function A's warm latency alone, and while function B misbehaves in a loop.
+
+Per repetition a fresh server gets A (returns its event) and B (128 MB, 3 s timeout). A is warmed,
+then ``COUNT`` sequential warm invokes of A over one keep-alive raw socket are timed, in each phase:
+
+* ``alone``: nothing else runs;
+* ``crash``: B calls ``sys.exit(1)`` on every invoke (each one kills and replaces B's environment);
+* ``memory``: B allocates 8 MB blocks until its memory limit kills it (``Runtime.OutOfMemory``);
+* ``fork``: B forks up to 5,000 sleeping children (the pids limit stops it earlier) and exits.
+
+During a noisy phase one thread invokes B back to back on its own connection for as long as A's
+invokes last. Reported: A's p50 and p99 per phase, and each phase's p99 over ``alone``'s p99.
+The issue's goal is that a neighbour's faults leave A's p99 unaffected; there is no numeric target,
+so the ratio is reported as is. About 30 s per rep: not in the default ``make bench`` run;
+``python -m benchmarks noisy_neighbour``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from benchmarks.harness import INVOKE_PATH, NOOP, create_function, lamina_server, median_of, rep_stats, zip_of
+from benchmarks.rawhttp import KeepAliveClient, build_request, timed_roundtrips
+
+COUNT = 2000
+PHASES = ("alone", "crash", "memory", "fork")
+
+NOISY = """\
+import os, sys, time
+
+def handler(event, context):
+    action = event["action"]
+    if action == "crash":
+        sys.exit(1)
+    if action == "memory":
+        hog = []
+        while True:
+            hog.append(bytearray(8 * 1024 * 1024))
+    if action == "fork":
+        for _ in range(5000):
+            try:
+                if os.fork() == 0:
+                    time.sleep(60)
+                    os._exit(0)
+            except OSError:
+                break
+        sys.exit(1)
+    return "quiet"
+"""
+
+
+def _noise(port: int, action: str, stop: threading.Event, tally: dict[str, int]) -> None:
+    request = build_request("POST", INVOKE_PATH.format(name="noisy"), f'{{"action": "{action}"}}'.encode())
+    with KeepAliveClient(port, timeout_s=30) as client:
+        while not stop.is_set():
+            status, head, _body = client.roundtrip(request)
+            key = "function_error" if b"unction-error" in head else str(status)
+            tally[key] = tally.get(key, 0) + 1
+
+
+def _rep(rep: int) -> dict[str, Any]:
+    phases: dict[str, Any] = {}
+    with lamina_server() as server:
+        lam = server.lambda_client()
+        create_function(lam, "quiet", NOOP)
+        lam.create_function(FunctionName="noisy", Runtime="python3.12", Role="arn:aws:iam::000000000000:role/bench",
+                            Handler="lambda_function.handler", MemorySize=128, Timeout=3,
+                            Code={"ZipFile": zip_of(NOISY, "noisy")})
+        request = build_request("POST", INVOKE_PATH.format(name="quiet"), b'{"k": 1}')
+        with KeepAliveClient(server.port) as client:
+            timed_roundtrips(client, request, 200)  # warm A (and the server's paths)
+            for phase in PHASES:
+                stop, tally = threading.Event(), {}
+                noise = None
+                if phase != "alone":
+                    noise = threading.Thread(target=_noise, args=(server.port, phase, stop, tally), daemon=True)
+                    noise.start()
+                    time.sleep(0.5)  # let B get going
+                try:
+                    lats = timed_roundtrips(client, request, COUNT)
+                finally:
+                    stop.set()
+                    if noise is not None:
+                        noise.join(timeout=30)
+                stats: dict[str, Any] = {k: v / 1000 for k, v in rep_stats(lats).items() if k != "n"}
+                stats["n"] = len(lats)
+                stats["noisy_invokes"] = tally
+                phases[phase] = stats
+                time.sleep(0.5)
+        with KeepAliveClient(server.port) as probe:
+            healthy = probe.request("GET", "/_lamina/health").status == 200
+    return {"phases": phases, "healthy_after": healthy}
+
+
+def run(reps: int = 3) -> dict[str, Any]:
+    print(f"noisy_neighbour: {COUNT} warm invokes of A per phase ({', '.join(PHASES)}), B misbehaving in a loop; "
+          f"{reps} reps, fresh server per rep")
+    results = []
+    for rep in range(reps):
+        outcome = _rep(rep)
+        results.append(outcome)
+        for phase, stats in outcome["phases"].items():
+            print(f"  rep {rep + 1} {phase:>6}: A p50 {stats['p50']:.3f} ms  p99 {stats['p99']:.3f} ms  "
+                  f"max {stats['max']:.2f} ms  B invokes {stats['noisy_invokes'] or '-'}")
+        print(f"  rep {rep + 1}: server healthy after: {outcome['healthy_after']}")
+    summary = []
+    alone99 = median_of([r["phases"]["alone"] for r in results], "p99")
+    for phase in PHASES:
+        p50 = median_of([r["phases"][phase] for r in results], "p50")
+        p99 = median_of([r["phases"][phase] for r in results], "p99")
+        ratio = p99 / alone99
+        print(f"  median of reps, {phase:>6}: A p50 {p50:.3f} ms, p99 {p99:.3f} ms, p99 / alone p99 = {ratio:.2f}")
+        summary.append({"metric": f"warm A p99, B {phase}" if phase != "alone" else "warm A p99, alone",
+                        "value": p99, "unit": "ms", "target": "-", "verdict": "-"})
+        if phase != "alone":
+            summary.append({"metric": f"warm A p99 ratio, B {phase} / alone", "value": ratio, "unit": "x",
+                            "target": "-", "verdict": "-"})
+    return {"method": f"{COUNT} sequential warm invokes of A per phase, B invoked back to back meanwhile",
+            "reps": results, "summary": summary}
