@@ -8,6 +8,7 @@ doctor's reason rather than passing silently.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import time
@@ -154,10 +155,12 @@ def test_tmp_is_limited_to_ephemeral_storage(lambda_client: Any, features: dict[
 
 def test_timeout_kills_every_process_of_the_environment(lambda_client: Any, features: dict[str, Any]) -> None:
     _require(features, "namespaces")
+    # A duration no other process on the machine uses, so pgrep finds only this grandchild.
+    seconds = f"300.{random.randrange(10**6):06d}"
     code = (
         "import subprocess, time\n"
         "def handler(e, c):\n"
-        "    child = subprocess.Popen(['sleep', '300'])\n"
+        f"    child = subprocess.Popen(['sleep', '{seconds}'])\n"
         "    print('host-visible marker', flush=True)\n"
         "    time.sleep(30)\n")
     name = create_python_function(lambda_client, code, Timeout=1)
@@ -165,7 +168,8 @@ def test_timeout_kills_every_process_of_the_environment(lambda_client: Any, feat
     assert error == "Unhandled" and result["errorType"] == "Sandbox.Timedout"
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        survivors = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True).stdout.split()
+        survivors = subprocess.run(["pgrep", "-f", f"^sleep {seconds}$"], capture_output=True,
+                                   text=True).stdout.split()
         if not survivors:
             break
         time.sleep(0.1)
