@@ -151,11 +151,13 @@ def run(reps: int = 3) -> dict[str, Any]:
         if stats["errors"]:
             print(f"    errors (first 5): {stats['errors']}\n    server log: {stats['server_log_tail']}")
     started = median_of(results, "all_started_s")
+    # The target is for 1,000 environments; a smaller burst is a data point, not a verdict.
+    judged = verdict(started, TARGET_S) if n >= 1000 else "n/a (N < 1000)"
     print(f"  median of reps: 0 -> {n} live environments in {started:.2f} s "
-          f"[target <= {TARGET_S:g} s for 1000: {verdict(started, TARGET_S)}]")
+          f"[target <= {TARGET_S:g} s for 1000: {judged}]")
     return {
         "method": f"{n} concurrent raw-socket invokes, handler records its start then sleeps {HOLD_S:g} s",
         "n": n, "reps": results,
         "summary": [{"metric": f"scale 0 -> {n} live environments", "value": started, "unit": "s",
-                     "target": f"<= {TARGET_S:g}", "verdict": verdict(started, TARGET_S)}],
+                     "target": f"<= {TARGET_S:g}", "verdict": judged}],
     }

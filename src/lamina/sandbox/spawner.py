@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,8 @@ class Zygote:
         self._exits: dict[int, ExitCallback] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_used = time.monotonic()
+        self._outbox: deque[tuple[bytes, int, asyncio.Future[None]]] = deque()
+        self._writing = False
 
     @property
     def environments(self) -> int:
@@ -116,13 +119,48 @@ class Zygote:
         self._pending[request_id] = future
         message = json.dumps({"id": request_id, **request}).encode()
         try:
-            socket.send_fds(self._sock, [message], [output_fd])
+            await self._send(message, output_fd)
         except OSError as error:
             self._pending.pop(request_id, None)
             raise ZygoteError(f"zygote for {self.python} is unavailable: {error}") from error
         spawned = await future
         self._exits[spawned.pid] = on_exit
         return spawned
+
+    async def _send(self, message: bytes, fd: int) -> None:
+        """Send one request. A burst of cold starts can outrun the zygote and a datagram socket's
+        queue is short (``net.unix.max_dgram_qlen``), so requests wait in order in an outbox that is
+        flushed whenever the socket becomes writable."""
+        assert self._loop is not None
+        sent: asyncio.Future[None] = self._loop.create_future()
+        self._outbox.append((message, fd, sent))
+        if len(self._outbox) == 1:
+            self._flush_outbox()
+        await sent
+
+    def _flush_outbox(self) -> None:
+        while self._outbox:
+            message, fd, sent = self._outbox[0]
+            if sent.done():  # the waiting request was cancelled
+                self._outbox.popleft()
+                continue
+            try:
+                assert self._sock is not None
+                socket.send_fds(self._sock, [message], [fd])
+            except BlockingIOError:
+                if not self._writing and self._sock is not None and self._loop is not None:
+                    self._loop.add_writer(self._sock.fileno(), self._flush_outbox)
+                    self._writing = True
+                return
+            except OSError as error:
+                self._outbox.popleft()
+                sent.set_exception(error)
+                continue
+            self._outbox.popleft()
+            sent.set_result(None)
+        if self._writing and self._sock is not None and self._loop is not None:
+            self._loop.remove_writer(self._sock.fileno())
+            self._writing = False
 
     def _on_readable(self) -> None:
         assert self._sock is not None
@@ -173,8 +211,15 @@ class Zygote:
     def _detach(self) -> None:
         if self._sock is not None and self._loop is not None:
             self._loop.remove_reader(self._sock.fileno())
+            if self._writing:
+                self._loop.remove_writer(self._sock.fileno())
+                self._writing = False
             self._sock.close()
         self._sock = None
+        while self._outbox:
+            _message, _fd, sent = self._outbox.popleft()
+            if not sent.done():
+                sent.set_exception(ConnectionResetError(f"zygote for {self.python} exited"))
 
     def close(self) -> None:
         """Stop the zygote; it kills every environment it started before exiting."""

@@ -350,10 +350,15 @@ def serve(fd: int, config: dict[str, Any]) -> None:
                     os.read(wake_r, 4096)
                     zygote.reap()
                     continue
-                data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 4)
-                if not data:
-                    return
-                zygote.spawn(json.loads(data), fds[0])
+                # Take every waiting request before replenishing spares: a burst is served first.
+                while True:
+                    try:
+                        data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 4, socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        break
+                    if not data:
+                        return
+                    zygote.spawn(json.loads(data), fds[0])
     except (BrokenPipeError, ConnectionResetError):
         return
     finally:

@@ -754,7 +754,9 @@ class _Runtime:
     def log_error(self, body: JsonDict) -> None:
         """Write the error record in one write, so it is one log entry."""
         record = _json_error_record(body, self.codec) if self.json_logs else _text_error_record(body)
-        sys.stdout.write(record)
+        # If the function closed its output, the error still goes back through the Runtime API.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.write(record)
 
     def init(self, handler_name: str) -> Handler:
         """Load the handler, or report the init error and exit with EXIT_INIT_ERROR."""
