@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lamina.aws.auth import Authenticator, parse_credentials
+from lamina.aws.auth import authenticator, parse_credentials
 from lamina.aws.dispatch import Dispatcher
 from lamina.aws.restjson import RestJsonProtocol
 from lamina.clock import Clock, SystemClock
@@ -110,8 +110,7 @@ class Platform:
                                credentials=parse_credentials(settings.credentials), strict=settings.auth),
             HttpApiGateway(self.http_apis, caller, self.clock, port=settings.port),
             url_max_body=settings.limits.sync_payload_bytes)
-        self.dispatcher = Dispatcher(
-            Authenticator(parse_credentials(settings.credentials)) if settings.auth else None)
+        self.dispatcher = Dispatcher(authenticator(settings.credentials) if settings.auth else None)
         self.dispatcher.register(
             "lambda",
             RestJsonProtocol("lambda", overrides=lambda_overrides(settings),

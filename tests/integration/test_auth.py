@@ -54,3 +54,22 @@ def test_unsigned_requests_are_refused(secured: Server) -> None:
         urllib.request.urlopen(f"{secured.endpoint}/2015-03-31/functions", timeout=10)
     assert refused.value.code == 403
     assert refused.value.headers["x-amzn-ErrorType"] == "UnrecognizedClientException"
+
+
+def test_another_accounts_caller_needs_a_resource_policy(tmp_path_factory: pytest.TempPathFactory) -> None:
+    server = start_server(tmp_path_factory.mktemp("auth-x") / "data", env={
+        "LAMINA_AUTH": "1", "LAMINA_CREDENTIALS": "AKIDOWNER:own,AKIDPARTNER:partner:111122223333"})
+    try:
+        owner = _client(server, "AKIDOWNER", "own")
+        partner = _client(server, "AKIDPARTNER", "partner")
+        name = create_python_function(owner, "def handler(e, c):\n    return 'ran'\n")
+        with pytest.raises(ClientError) as refused:
+            partner.invoke(FunctionName=f"arn:aws:lambda:us-east-1:000000000000:function:{name}")
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        owner.add_permission(FunctionName=name, StatementId="partner", Action="lambda:InvokeFunction",
+                             Principal="111122223333")
+        answer = partner.invoke(FunctionName=f"arn:aws:lambda:us-east-1:000000000000:function:{name}")
+        assert answer["Payload"].read() == b'"ran"'
+    finally:
+        server.stop()

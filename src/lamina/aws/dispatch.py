@@ -79,12 +79,14 @@ class Dispatcher:
         protocol = registration.protocol
         if call is None:
             return self._unknown(request, request_id, registration)
-        ctx = RequestContext(request_id, credential.region if credential else default_region, account_id,
-                             registration.service, endpoint, request)
+        caller: str | None = None
         if self.authenticator is not None:
             refused = self.authenticator.check(request)
             if refused is not None:
                 return protocol.serialize_error(refused, request_id)
+            caller = self.authenticator.account_of(credential.access_key if credential else "", account_id)
+        ctx = RequestContext(request_id, credential.region if credential else default_region, account_id,
+                             registration.service, endpoint, request, caller)
         try:
             method = _method(registration.provider, call.operation)
             if method is None:

@@ -36,6 +36,7 @@ class RequestContext:
 
     ``endpoint`` is the base URL clients used (``http://127.0.0.1:4566``), for building URLs in
     responses (function URLs, queue URLs). ``service`` is the botocore service name.
+    ``caller_account`` is the account of the signing key when authentication is on (None when off).
     """
 
     request_id: str
@@ -44,6 +45,7 @@ class RequestContext:
     service: str
     endpoint: str
     request: HttpRequest
+    caller_account: str | None = None
 
 
 class WireProtocol(Protocol):

@@ -6,11 +6,9 @@ import base64
 from typing import Any
 
 from lamina.aws.protocol import RequestContext
-from lamina.errors import (
-    RequestTooLargeException,
-    ResourceConflictException,
-)
-from lamina.registry.model import State
+from lamina.errors import AccessDeniedException, RequestTooLargeException, ResourceConflictException
+from lamina.registry.model import FunctionVersion, State
+from lamina.registry.policies import allows
 from lamina.services.lambda_.base import (
     check_json,
     client_context,
@@ -23,10 +21,25 @@ TAIL_BYTES = 4096
 
 
 class InvokeApi(EventsBase):
+    def _authorize_invoke(self, ctx: RequestContext, fn: FunctionVersion, qualifier: str | None,
+                          invoked_arn: str) -> None:
+        """With authentication on, a caller from another account needs a resource policy statement
+        allowing lambda:InvokeFunction (same-account callers are governed by IAM, which Lamina
+        does not model)."""
+        caller = ctx.caller_account
+        if caller is None or caller == fn.account_id:
+            return
+        policies = [self._policies.get(fn.region, fn.name, qualifier or ""), self._policies.get(fn.region, fn.name)]
+        if not any(allows(policy, "lambda:InvokeFunction", account=caller) for policy in policies):
+            raise AccessDeniedException(
+                f"User: arn:aws:iam::{caller}:root is not authorized to perform: lambda:InvokeFunction on "
+                f"resource: {invoked_arn} because no resource-based policy allows the lambda:InvokeFunction action")
+
     async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._function(ctx, params, route=True)
         qualifier = self._target(ctx, params)[2]
         invoked_arn = f"{fn.arn}:{qualifier}" if qualifier else fn.arn
+        self._authorize_invoke(ctx, fn, qualifier, invoked_arn)
         if fn.state is not State.ACTIVE:
             raise ResourceConflictException(
                 "The operation cannot be performed at this time. The function is currently in the "
