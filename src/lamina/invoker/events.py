@@ -4,7 +4,7 @@ dead-letter queues and destinations.
 Contract:
 
 - :meth:`AsyncInvoker.enqueue` returns only after the event is committed to the store (concurrent
-  enqueues share one commit, see :class:`~lamina.store.events.EventJournal`); the API answers 202
+  enqueues share one commit, see :func:`~lamina.store.events.event_journal`); the API answers 202
   after that, so an answered event survives ``kill -9``. Nothing is stored when it raises.
 - Events are run at least once. An event leaves the store only after its outcome was delivered
   (destination, dead-letter queue) or when it can no longer run (its function was deleted); a crash
@@ -44,7 +44,7 @@ from lamina.invoker.event_config import EventInvokeConfig, EventInvokeConfigs
 from lamina.invoker.event_records import AttemptResult, dead_letter_attributes, error_message, invocation_record
 from lamina.invoker.invoker import InvokeResult
 from lamina.registry.model import FunctionVersion
-from lamina.store.events import DropEvent, EventJournal, EventOp, EventRecord, EventStore, PutEvent, UpdateEvent
+from lamina.store.events import DropEvent, EventOp, EventRecord, EventStore, PutEvent, UpdateEvent, event_journal
 from lamina.types import LATEST
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class AsyncInvoker:
         self._total = total
         self._lease_s = lease_s
         self.node_id = str(uuid.uuid4())
-        self._journal = EventJournal(store)
+        self._journal = event_journal(store)
         self._events: dict[str, QueuedEvent] = {}
         self._ready: dict[tuple[str, str, str], deque[QueuedEvent]] = {}
         self._delayed: list[tuple[float, int, str]] = []

@@ -14,7 +14,6 @@ of every other node, on SQLite, where only one node can run) to the claiming nod
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -25,6 +24,7 @@ from sqlalchemy import Float, Integer, LargeBinary, String, Table, Text, bindpar
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from lamina.store.db import Store
+from lamina.store.journal import GroupCommit
 from lamina.store.models import Base
 
 log = logging.getLogger(__name__)
@@ -285,78 +285,8 @@ def _apply_one(session: Session, op: EventOp) -> None:
         raise TypeError(f"unknown event operation {op!r}")
 
 
-class EventJournal:
-    """Group commit: concurrent callers' operations share one transaction, and each caller waits
-    until its own are committed (an Event invoke answers 202 only after that).
+def event_journal(store: EventStore) -> GroupCommit[EventOp]:
+    """Group commit of asynchronous-invocation changes (an Event invoke answers 202 only once its
+    event is committed)."""
+    return GroupCommit(store.apply, "event-journal")
 
-    One background task writes everything that arrived since its last commit, in a worker thread,
-    then releases the callers. Before :meth:`start` and after :meth:`close` each :meth:`write`
-    commits on its own. A failing batch is retried one caller at a time, so one bad change fails
-    only its own caller.
-    """
-
-    def __init__(self, store: EventStore) -> None:
-        self._store = store
-        self._pending: list[tuple[Sequence[EventOp], asyncio.Future[None]]] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-
-    def start(self) -> None:
-        if self._task is None:
-            self._closing = False
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="event-journal")
-
-    async def close(self) -> None:
-        """Commit what is pending, then stop."""
-        task, self._task = self._task, None
-        if task is not None:
-            self._closing = True
-            self._wakeup.set()
-            await task
-
-    async def write(self, ops: Sequence[EventOp]) -> None:
-        """Return once ``ops`` are committed; raise what the store raised if they could not be."""
-        if not ops:
-            return
-        if self._task is None:
-            await asyncio.to_thread(self._store.apply, list(ops))
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((ops, future))
-        self._wakeup.set()
-        # Shielded: a client that hangs up must not cancel the commit its change is part of.
-        await asyncio.shield(future)
-
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            batch, self._pending = self._pending, []
-            if batch:
-                await self._commit(batch)
-            if self._closing and not self._pending:
-                return
-
-    async def _commit(self, batch: list[tuple[Sequence[EventOp], asyncio.Future[None]]]) -> None:
-        try:
-            await asyncio.to_thread(self._store.apply, [op for ops, _ in batch for op in ops])
-        except Exception as error:
-            if len(batch) == 1:
-                log.exception("could not store asynchronous invocation changes")
-                _settle(batch[0][1], error)
-                return
-            for item in batch:
-                await self._commit([item])
-            return
-        for _, future in batch:
-            _settle(future, None)
-
-
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)

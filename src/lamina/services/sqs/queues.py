@@ -51,7 +51,7 @@ from lamina.errors import (
 )
 from lamina.services.sqs import attributes as queue_attributes
 from lamina.services.sqs import messages as msgs
-from lamina.services.sqs.journal import Journal
+from lamina.services.sqs.journal import journal
 from lamina.services.sqs.records import dedup_record, message_from_record, message_record, queue_record
 from lamina.services.sqs.sending import NewMessage, Sent, prepare
 from lamina.services.sqs.state import DEDUP_WINDOW_S, Dedup, Queue
@@ -84,7 +84,7 @@ class QueueManager:
     def __init__(self, store: QueueStore, clock: Clock, *, purge_interval_s: float = 60.0) -> None:
         self._store = store
         self._clock = clock
-        self._journal = Journal(store, clock)
+        self._journal = journal(store, clock)
         self._purge_interval = purge_interval_s
         self._queues: dict[str, Queue] = {}
         self._events: dict[str, asyncio.Event] = {}

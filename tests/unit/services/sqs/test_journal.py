@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from lamina.services.sqs.journal import Journal
+from lamina.services.sqs.journal import journal as make_journal
 from lamina.store.queues import MessageRecord, PutMessage, QueueOp, QueueStore
 
 from .conftest import Env
@@ -33,7 +33,7 @@ def test_concurrent_writes_share_commits(env: Env) -> None:
     store = CountingStore(env.store)
 
     async def main() -> None:
-        journal = Journal(store, env.clock)
+        journal = make_journal(store, env.clock)
         journal.start()
         await asyncio.gather(*(journal.write([message(f"m{i}")]) for i in range(50)))
         await journal.close()
@@ -47,7 +47,7 @@ def test_a_failing_write_fails_alone(env: Env) -> None:
     store = QueueStore(env.store)
 
     async def main() -> list[BaseException | None]:
-        journal = Journal(store, env.clock)
+        journal = make_journal(store, env.clock)
         journal.start()
         await journal.write([message("taken")])
         results = await asyncio.gather(journal.write([message("a")]), journal.write([message("taken")]),
@@ -63,7 +63,7 @@ def test_a_failing_write_fails_alone(env: Env) -> None:
 
 def test_writes_before_start_commit_directly(env: Env) -> None:
     store = QueueStore(env.store)
-    asyncio.run(Journal(store, env.clock).write([message("early")]))
+    asyncio.run(make_journal(store, env.clock).write([message("early")]))
     assert [m.id for m in store.load_messages()] == ["early"]
     with pytest.raises(IntegrityError):
-        asyncio.run(Journal(store, env.clock).write([message("early")]))
+        asyncio.run(make_journal(store, env.clock).write([message("early")]))
