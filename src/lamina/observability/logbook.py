@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.observability.errors import (
@@ -64,29 +64,46 @@ def events_of(chunk: Chunk) -> Iterator[Event]:
             line += 1
 
 
-def _chunk_row(region: str, group: str, stream: str, records: Sequence[LogRecord],
-               now_ms: int) -> tuple[tuple[Any, ...], int, int, int]:
-    """One chunk of a stream's records (a row in CHUNK_COLUMNS order: their text, one line per event,
-    and each line's time), with its first and last event times and its size in bytes."""
-    texts: list[str] = []
-    times: list[list[int]] = []
-    lines = 0
-    for record in records:
+@dataclass(slots=True)
+class _Part:
+    """A stream's records in one flush: their text, and each line's time as [ms, line count] runs."""
+
+    texts: list[str] = field(default_factory=list)
+    times: list[list[int]] = field(default_factory=list)
+    lines: int = 0
+
+    def add(self, record: LogRecord) -> tuple[int, int]:
+        """Take one record; returns its time (ms) and size in bytes."""
         text = record.text if record.text.endswith("\n") else record.text + "\n"
         count = text.count("\n")
         timestamp = int(record.timestamp * 1000)
+        times = self.times
         if times and times[-1][0] == timestamp:
             times[-1][1] += count
         else:
             times.append([timestamp, count])
-        texts.append(text)
-        lines += count
-    first = min(t for t, _ in times)
-    last = max(t for t, _ in times)
-    joined = "".join(texts)
-    encoded = json.dumps(times, separators=(",", ":")) if len(times) > 1 else None
-    row = (region, group, stream, first, now_ms, lines, joined, last if last != first else None, encoded)
-    return row, first, last, len(joined.encode())
+        self.texts.append(text)
+        self.lines += count
+        return timestamp, len(text)
+
+    def row(self, region: str, group: str, stream: str, now_ms: int) -> tuple[Any, ...]:
+        """The chunk, a row in CHUNK_COLUMNS order."""
+        first = min(t for t, _ in self.times)
+        last = max(t for t, _ in self.times)
+        encoded = json.dumps(self.times, separators=(",", ":")) if len(self.times) > 1 else None
+        return (region, group, stream, first, now_ms, self.lines, "".join(self.texts),
+                last if last != first else None, encoded)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One flush's records, one part per stream, with the streams and the new groups they touch.
+    :meth:`LogBook.prepare` fills it a slice at a time; :meth:`LogBook.write` stores it."""
+
+    now_ms: int
+    parts: dict[tuple[str, str, str], _Part] = field(default_factory=dict)
+    streams: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    groups: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _group_missing() -> LogsResourceNotFound:
@@ -118,23 +135,35 @@ class LogBook:
 
     def ingest(self, records: Sequence[LogRecord], default_region: str, now_ms: int) -> None:
         """Store invocation log records; groups and streams are created on first use, as Lambda does."""
-        by_stream: dict[tuple[str, str, str], list[LogRecord]] = {}
-        for record in records:
-            if record.text:
-                by_stream.setdefault((record.region or default_region, record.group, record.stream), []).append(record)
+        self.write(self.prepare(records, default_region, Prepared(now_ms)))
+
+    def prepare(self, records: Sequence[LogRecord], default_region: str, into: Prepared) -> Prepared:
+        """The Python half of :meth:`ingest` (records into per-stream parts, stream figures), run on
+        the event loop a slice at a time; :meth:`write` is the SQL half, run in a worker thread."""
+        now_ms = into.now_ms
         with self._lock:
-            chunks: list[tuple[Any, ...]] = []
-            touched: list[dict[str, Any]] = []
-            new_groups: list[dict[str, Any]] = []
-            for (region, group, name), found in by_stream.items():
-                if (region, group) not in self._groups:
-                    new_groups.append(self._new_group(region, group, now_ms))
-                row, first, last, size = _chunk_row(region, group, name, found, now_ms)
-                stream = self._stream(region, group, name, now_ms)
-                self._note(stream, first, last, now_ms, size)
-                touched.append(dict(stream))
-                chunks.append(row)
-            self._tables.append(chunks, touched, [dict(g) for g in new_groups])
+            for record in records:
+                if not record.text:
+                    continue
+                region = record.region or default_region
+                key = (region, record.group, record.stream)
+                part = into.parts.get(key)
+                if part is None:
+                    if (region, record.group) not in self._groups:
+                        into.groups.append(dict(self._new_group(region, record.group, now_ms)))
+                    part = into.parts[key] = _Part()
+                timestamp, size = part.add(record)
+                stream = self._stream(region, record.group, record.stream, now_ms)
+                self._note(stream, timestamp, timestamp, now_ms, size)
+                into.streams[key] = stream
+        return into
+
+    def write(self, prepared: Prepared) -> None:
+        """Store one chunk per stream (and the latest figures of those streams) in one transaction."""
+        with self._lock:
+            streams = [dict(stream) for stream in prepared.streams.values()]
+        rows = [part.row(*key, prepared.now_ms) for key, part in prepared.parts.items()]
+        self._tables.append(rows, streams, prepared.groups)
 
     def _new_group(self, region: str, name: str, now_ms: int, tags: dict[str, str] | None = None,
                    kms_key_id: str | None = None, log_group_class: str = "STANDARD") -> dict[str, Any]:

@@ -6,8 +6,8 @@ thread every ``interval_s`` (sooner when ``batch`` records wait). Every read thr
 flushes first, so a client sees its invocation's lines as soon as the invocation has answered.
 :meth:`close` flushes what is left: nothing accepted is lost on a clean shutdown.
 
-Lines carrying Embedded Metric Format documents are handed to ``on_emf`` (region, text) during the
-flush, in the worker thread.
+Lines carrying Embedded Metric Format documents are handed to ``on_emf`` (region, line, time) during
+the flush, on the event loop.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lamina.clock import Clock
-from lamina.observability.logbook import LogBook
+from lamina.observability.logbook import LogBook, Prepared
 from lamina.observability.logs import LogRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EmfSink = Callable[[str, str, float], None]
+#: Records turned into chunks per turn of the event loop (a few hundred microseconds of work).
+SLICE = 500
 
 
 class LogService:
@@ -81,7 +83,12 @@ class LogService:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write every record accepted so far (returns once they are stored)."""
+        """Write every record accepted so far (returns once they are stored).
+
+        The records are turned into per-stream chunks here on the event loop, a slice at a time,
+        and only the SQL runs in a worker thread: Python work in a thread fights the loop for the
+        GIL, which cost more throughput than the work itself (docs/performance.md).
+        """
         if not self._pending:
             return
         if self._lock is None:
@@ -91,7 +98,14 @@ class LogService:
             if not batch:
                 return
             try:
-                await asyncio.to_thread(self._store, batch)
+                prepared = Prepared(int(self._clock.time() * 1000))
+                for start in range(0, len(batch), SLICE):
+                    part = batch[start:start + SLICE]
+                    self.book.prepare(part, self._region, prepared)
+                    self._metrics_of(part)
+                    if start + SLICE < len(batch):
+                        await asyncio.sleep(0)
+                await asyncio.to_thread(self.book.write, prepared)
             except BaseException:
                 self._pending[:0] = batch
                 raise
@@ -103,11 +117,10 @@ class LogService:
 
     # -- background work --------------------------------------------------------------------------
 
-    def _store(self, batch: list[LogRecord]) -> None:
-        self.book.ingest(batch, self._region, int(self._clock.time() * 1000))
+    def _metrics_of(self, records: list[LogRecord]) -> None:
         if self._on_emf is None:
             return
-        for record in batch:
+        for record in records:
             # EMF documents are JSON objects with an "_aws" member; most records have none.
             if '"_aws"' in record.text:
                 for line in record.text.splitlines():

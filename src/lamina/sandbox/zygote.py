@@ -20,6 +20,7 @@ environment and exits; children also get ``SIGKILL`` if the zygote dies (``PR_SE
 
 from __future__ import annotations
 
+import array
 import contextlib
 import ctypes
 import gc
@@ -322,6 +323,20 @@ def _reported_status(fd: int, fallback: int) -> int:
     return int.from_bytes(data, "little") if len(data) == 4 else fallback
 
 
+def _receive(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """One waiting request and its file descriptors, without blocking (BlockingIOError when none).
+
+    Not socket.recv_fds: before Python 3.12 it ignores its flags, so MSG_DONTWAIT would block.
+    """
+    fds = array.array("i")
+    data, ancillary, _flags, _addr = sock.recvmsg(MAX_MESSAGE, socket.CMSG_LEN(4 * fds.itemsize),
+                                                  socket.MSG_DONTWAIT)
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
 def serve(fd: int, config: dict[str, Any]) -> None:
     sock = socket.socket(fileno=fd)
     zygote = Zygote(sock, config)
@@ -353,7 +368,7 @@ def serve(fd: int, config: dict[str, Any]) -> None:
                 # Take every waiting request before replenishing spares: a burst is served first.
                 while True:
                     try:
-                        data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 4, socket.MSG_DONTWAIT)
+                        data, fds = _receive(sock)
                     except BlockingIOError:
                         break
                     if not data:
