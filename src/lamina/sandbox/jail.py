@@ -299,7 +299,7 @@ def enter_zygote_namespace(needed: list[str]) -> None:
 # -- each environment ------------------------------------------------------------------------
 
 def enter_environment(code_path: str, opt_path: str | None, hide: list[str], tmp_mb: int,
-                      uid: int | None) -> None:
+                      uid: int | None, keep: tuple[str, ...] = ()) -> None:
     """In the cloned child (new PID + mount namespaces): mount its world, then drop privileges.
 
     The code is bound first, then ``hide`` (the data directory: database, every function's code) is
@@ -315,7 +315,16 @@ def enter_environment(code_path: str, opt_path: str | None, hide: list[str], tmp
     for path in hide:
         mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
     owner = f",uid={uid},gid={uid}" if uid is not None else ""
+    # What the runtime needs that lives under /tmp (Lamina installed in a temporary checkout, say)
+    # must survive the private /tmp: hold it open now, bind it back afterwards.
+    under_tmp = [path for path in keep if path.startswith("/tmp/") and os.path.isdir(path)]
+    held = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in under_tmp]
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777{owner}")
+    for path, fd in zip(under_tmp, held, strict=True):
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.chdir(TASK_ROOT)
     if uid is not None:

@@ -93,9 +93,11 @@ class Zygote:
         self.namespaces = self.features["namespaces"]["state"] == "on"
         self.uid: int | None = jail.SANDBOX_UID if self.features["unprivileged_user"]["state"] == "on" else None
         self.cgroups = jail.Cgroups(jail.cgroup_version()) if self.features["cgroup"]["state"] == "on" else None
+        #: What environments must still reach: the interpreter's install, Lamina's runtimes, the code.
+        self.needed = tuple(os.path.realpath(p) for p in
+                            [sys.prefix, sys.base_prefix, HERE, config["code_root"], *[p for p in sys.path if p]])
         if self.namespaces:
-            jail.enter_zygote_namespace([sys.prefix, sys.base_prefix, config["code_root"],
-                                         *[p for p in sys.path if p]])
+            jail.enter_zygote_namespace(list(self.needed))
 
     def send(self, message: dict[str, Any]) -> None:
         self.sock.sendmsg([json.dumps(message).encode()])
@@ -201,7 +203,8 @@ class Zygote:
             env = dict(message["env"])
             if self.namespaces:
                 jail.enter_environment(message["code"]["path"], message.get("opt"), self.config["hide"],
-                                       message["tmp_mb"], self.uid)
+                                       message["tmp_mb"], self.uid,
+                                       tuple(p for p in self.needed if p != self.config["code_root"]))
                 task_root = jail.TASK_ROOT
             else:
                 task_root = message["code"]["path"]
