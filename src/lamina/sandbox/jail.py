@@ -320,7 +320,7 @@ def enter_environment(code_path: str, opt_path: str | None, hide: list[str], tmp
     under_tmp = [path for path in keep if path.startswith("/tmp/") and os.path.isdir(path)]
     held = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in under_tmp]
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777{owner}")
-    for path, fd in zip(under_tmp, held, strict=True):
+    for path, fd in zip(under_tmp, held):  # noqa: B905 - runs on Python 3.8+, zip(strict=) is 3.10+
         os.makedirs(path, mode=0o755, exist_ok=True)
         mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
         mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
