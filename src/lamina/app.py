@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lamina.aws.auth import authenticator, parse_credentials
+from lamina.aws.auth import authenticator, credential_accounts, parse_credentials
 from lamina.aws.dispatch import Dispatcher
 from lamina.aws.restjson import RestJsonProtocol
 from lamina.clock import Clock, SystemClock
@@ -25,7 +25,7 @@ from lamina.registry.aliases import AliasRegistry
 from lamina.registry.code import CodeStore
 from lamina.registry.functions import FunctionRegistry
 from lamina.registry.layers import LayerRegistry
-from lamina.registry.policies import PolicyRegistry
+from lamina.registry.policies import PolicyRegistry, allows
 from lamina.sandbox.spawner import Spawner, ZygoteConfig
 from lamina.services.apigatewayv2.protocol import ApiGatewayV2Protocol
 from lamina.services.apigatewayv2.provider import ApiGatewayV2Provider
@@ -45,6 +45,7 @@ from lamina.triggers.gateway.edge import Gateway
 from lamina.triggers.gateway.function_urls import FunctionUrlGateway
 from lamina.triggers.gateway.http_api import HttpApiGateway
 from lamina.triggers.gateway.invoke import Caller
+from lamina.triggers.gateway.model import FunctionUrl
 from lamina.triggers.gateway.registry import FunctionUrlRegistry, HttpApiRegistry
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ class Platform:
             region, name, qualifier, route=True)[0], settings.limits.sync_payload_bytes)
         self.gateway = Gateway(
             FunctionUrlGateway(self.function_urls, caller, self.clock, port=settings.port,
-                               credentials=parse_credentials(settings.credentials), strict=settings.auth),
+                               credentials=parse_credentials(settings.credentials), strict=settings.auth,
+                               accounts=credential_accounts(settings.credentials), permits=self._url_permits),
             HttpApiGateway(self.http_apis, caller, self.clock, port=settings.port),
             url_max_body=settings.limits.sync_payload_bytes)
         self.dispatcher = Dispatcher(authenticator(settings.credentials) if settings.auth else None)
@@ -139,6 +141,12 @@ class Platform:
         lambda_api.attach_events(EventParts(self.events, self.event_configs, self.mappings, self.queues, self.clock))
         self.telemetry.gauge("lamina_async_queue_depth", "Asynchronous events accepted and not finished.", (),
                              lambda: {(): float(self.events.pending())})
+
+    def _url_permits(self, url: FunctionUrl, account: str) -> bool:
+        """Another account may call an AWS_IAM function URL when the function's policy allows it."""
+        return any(allows(self.policies.get(url.region, url.function_name, qualifier), "lambda:InvokeFunctionUrl",
+                          account=account, url_auth_type="AWS_IAM")
+                   for qualifier in {url.qualifier or "", ""})
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.migrate)

@@ -73,3 +73,40 @@ def test_another_accounts_caller_needs_a_resource_policy(tmp_path_factory: pytes
         assert answer["Payload"].read() == b'"ran"'
     finally:
         server.stop()
+
+
+def test_aws_iam_function_url_from_another_account_needs_a_policy(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    server = start_server(tmp_path_factory.mktemp("auth-url") / "data", env={
+        "LAMINA_AUTH": "1", "LAMINA_CREDENTIALS": "AKIDOWNER:own,AKIDPARTNER:partner:111122223333"})
+    try:
+        owner = _client(server, "AKIDOWNER", "own")
+        name = create_python_function(owner, "def handler(e, c):\n    return {'statusCode': 200, 'body': 'hi'}\n")
+        url_id = owner.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"].split("//")[1]
+        url_id = url_id.split(".")[0]
+        target = f"{server.endpoint}/_lamina/url/{url_id}/"
+
+        def call(key: str, secret: str) -> int:
+            signed = AWSRequest(method="GET", url=target)
+            SigV4Auth(Credentials(key, secret), "lambda", "us-east-1").add_auth(signed)
+            request = urllib.request.Request(target, headers=dict(signed.headers.items()))
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    return int(answer.status)
+            except urllib.error.HTTPError as error:
+                return int(error.code)
+
+        assert call("AKIDOWNER", "own") == 200
+        assert call("AKIDPARTNER", "partner") == 403
+        owner.add_permission(FunctionName=name, StatementId="partner-url", Action="lambda:InvokeFunctionUrl",
+                             Principal="111122223333", FunctionUrlAuthType="AWS_IAM")
+        assert call("AKIDPARTNER", "partner") == 200
+    finally:
+        server.stop()

@@ -49,6 +49,11 @@ def parse_credentials(text: str) -> dict[str, str]:
     return {key: secret for key, secret, _account in _entries(text)}
 
 
+def credential_accounts(text: str) -> dict[str, str]:
+    """The accounts keys of ``LAMINA_CREDENTIALS`` name (keys without one belong to Lamina's)."""
+    return {key: account for key, _secret, account in _entries(text) if account}
+
+
 def authenticator(text: str) -> Authenticator:
     """An authenticator for ``LAMINA_CREDENTIALS`` (each key with its secret and optional account)."""
     entries = _entries(text)

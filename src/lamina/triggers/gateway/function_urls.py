@@ -14,7 +14,7 @@ valid signature is enough. A request that fails gets AWS's 403 ``{"Message":"For
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lamina.aws.http import HttpRequest
@@ -26,7 +26,7 @@ from lamina.triggers.gateway.cors import decorate, is_preflight, preflight
 from lamina.triggers.gateway.events import EventContext, event_v2
 from lamina.triggers.gateway.http import GatewayRequest, GatewayResponse, joined_headers, json_response
 from lamina.triggers.gateway.invoke import Caller, answer, trace_header
-from lamina.triggers.gateway.model import FunctionRef
+from lamina.triggers.gateway.model import FunctionRef, FunctionUrl
 from lamina.triggers.gateway.registry import FunctionUrlRegistry
 
 #: The secret key of an access key id that is not configured, when authentication is off.
@@ -49,12 +49,19 @@ class FunctionUrlGateway:
     ``strict`` (the server enforces authentication) accepts only those keys and bounds clock skew."""
 
     def __init__(self, urls: FunctionUrlRegistry, caller: Caller, clock: Clock, *, port: int,
-                 credentials: Mapping[str, str], strict: bool) -> None:
+                 credentials: Mapping[str, str], strict: bool, accounts: Mapping[str, str] | None = None,
+                 permits: Callable[[FunctionUrl, str], bool] | None = None) -> None:
         self._urls = urls
         self._caller = caller
         self._clock = clock
         self._port = port
         self._credentials = dict(credentials)
+        #: The account of each key that names one (others belong to the URL's own account).
+        self._accounts = dict(accounts or {})
+        #: Whether the function's resource policy lets another account call the URL
+        #: (lambda:InvokeFunctionUrl with FunctionUrlAuthType AWS_IAM); same-account callers are
+        #: governed by IAM, which Lamina does not model.
+        self._permits = permits
         self._strict = strict
         self._max_skew = MAX_SKEW_S if strict else None
 
@@ -70,7 +77,11 @@ class FunctionUrlGateway:
             credential = self._authenticate(request)
             if credential is None:
                 return forbidden()
-            authorizer = {"iam": _caller_identity(credential, url.account_id)}
+            caller_account = self._accounts.get(credential.access_key, url.account_id)
+            if caller_account != url.account_id and (self._permits is None
+                                                     or not self._permits(url, caller_account)):
+                return forbidden()
+            authorizer = {"iam": _caller_identity(credential, caller_account)}
         fn = self._caller.function(FunctionRef(url.region, url.account_id, url.function_name, url.qualifier))
         if fn is None:
             return unknown_url()
