@@ -80,7 +80,7 @@ def test_aws_logs_commands(server: Server, shouter: str, tmp_path: Path) -> None
 def test_aws_logs_tail_follow(server: Server, shouter: str, tmp_path: Path) -> None:
     binary = aws_v2()
     if binary is None:
-        pytest.skip("aws logs tail needs the AWS CLI v2 (Debian: apt-get install awscli)")
+        pytest.fail("aws logs tail needs the AWS CLI v2: apt-get install awscli (.ci/run installs it)")
     process = subprocess.Popen([binary, "logs", "tail", f"/aws/lambda/{shouter}", "--follow", "--since", "10m",
                                 "--endpoint-url", server.endpoint, "--format", "short"],
                                env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -16,9 +16,6 @@ import pytest
 
 from tests.conftest import Server, create_python_function, http_request, invoke_json, wait_for
 
-pytest.importorskip("aws_lambda_powertools")
-pytest.importorskip("aws_xray_sdk")
-
 RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 POWERTOOLS = """
 from aws_lambda_powertools import Logger, Metrics, Tracer

@@ -37,15 +37,24 @@ _UNITS = {"Invocations": "Count", "Errors": "Count", "Throttles": "Count", "Dura
 class _Minute:
     """One function version's invocations in one minute."""
 
-    __slots__ = ("cold", "durations", "errors", "init", "invocations", "throttles")
+    __slots__ = ("billed_ms", "cold", "durations", "errors", "init", "throttled", "timeouts")
 
     def __init__(self) -> None:
-        self.invocations = 0
-        self.errors = 0
-        self.throttles = 0
-        self.cold = 0
         self.durations: list[float] = []
+        self.billed_ms = 0
+        self.errors = 0
+        self.timeouts = 0
+        self.cold = 0
         self.init: list[float] = []
+        self.throttled: dict[str, int] = {}
+
+    @property
+    def invocations(self) -> int:
+        return len(self.durations)
+
+    @property
+    def throttles(self) -> int:
+        return sum(self.throttled.values())
 
 
 def dimension_sets(name: str, version: str) -> list[Dimensions]:
@@ -78,43 +87,59 @@ class LambdaMetrics:
                                                 labels, _SECONDS_BUCKETS)
 
     def record(self, events: Iterable[InvocationEvent]) -> None:
+        """Sum a batch of events per function version and minute, then update the Prometheus series
+        and the CloudWatch minutes once per sum (per value only for the duration histograms)."""
         minutes: dict[tuple[str, str, str, int], _Minute] = {}
+        timeout = FunctionErrorType.TIMEOUT.value
         for event in events:
             fn, result = event.function, event.result
-            if result is None:
-                self.throttles.inc((fn.region, fn.name, event.throttled or ""))
             # A throttled request has no time of its own: it counts in the minute it is recorded.
-            moment = result.ended if result is not None else self._clock.time()
+            moment = int(result.ended if result is not None else self._clock.time())
             version = result.executed_version if result is not None else fn.version
-            minute = int(moment) - int(moment) % 60
-            key = (fn.region, fn.name, version, minute)
+            key = (fn.region, fn.name, version, moment - moment % 60)
             bucket = minutes.get(key)
             if bucket is None:
                 bucket = minutes[key] = _Minute()
             if result is None:
-                bucket.throttles += 1
+                reason = event.throttled or ""
+                bucket.throttled[reason] = bucket.throttled.get(reason, 0) + 1
                 continue
-            labels: Labels = (fn.region, fn.name, version)
             report = result.report
-            failed = result.function_error is not None
-            outcome = ("timeout" if result.error_type == FunctionErrorType.TIMEOUT.value else "error") if failed \
-                else "success"
-            self.invocations.inc((*labels, outcome))
-            self.duration.observe(labels, report.duration_ms / 1000)
-            self.billed.inc(labels, report.billed_duration_ms / 1000)
-            bucket.invocations += 1
             bucket.durations.append(report.duration_ms)
-            if failed:
-                self.errors.inc(labels)
-                bucket.errors += 1
+            bucket.billed_ms += report.billed_duration_ms
+            if result.function_error is not None:
+                if result.error_type == timeout:
+                    bucket.timeouts += 1
+                else:
+                    bucket.errors += 1
             if result.cold_start:
-                self.cold_starts.inc(labels)
                 bucket.cold += 1
                 if report.init_duration_ms is not None:
-                    self.init_duration.observe(labels, report.init_duration_ms / 1000)
                     bucket.init.append(report.init_duration_ms)
         for (region, name, version, minute), bucket in minutes.items():
+            self._prometheus(region, name, version, bucket)
             self._publish(region, name, version, minute, bucket)
+
+    def _prometheus(self, region: str, name: str, version: str, bucket: _Minute) -> None:
+        labels: Labels = (region, name, version)
+        for reason, count in bucket.throttled.items():
+            self.throttles.inc((region, name, reason), count)
+        if not bucket.durations:
+            return
+        failed = bucket.errors + bucket.timeouts
+        for outcome, count in (("success", len(bucket.durations) - failed), ("error", bucket.errors),
+                               ("timeout", bucket.timeouts)):
+            if count:
+                self.invocations.inc((*labels, outcome), count)
+        if failed:
+            self.errors.inc(labels, failed)
+        if bucket.cold:
+            self.cold_starts.inc(labels, bucket.cold)
+        self.billed.inc(labels, bucket.billed_ms / 1000)
+        for value in bucket.durations:
+            self.duration.observe(labels, value / 1000)
+        for value in bucket.init:
+            self.init_duration.observe(labels, value / 1000)
 
     def _publish(self, region: str, name: str, version: str, minute: int, bucket: _Minute) -> None:
         metrics = [metric for metric, present in (
@@ -142,10 +167,11 @@ def _stats(metric: str, bucket: _Minute) -> Stats:
     if metric == "Invocations":
         stats.add(1.0, bucket.invocations)
     elif metric == "Errors":
-        if bucket.errors:
-            stats.add(1.0, bucket.errors)
-        if bucket.invocations > bucket.errors:
-            stats.add(0.0, bucket.invocations - bucket.errors)
+        failed = bucket.errors + bucket.timeouts
+        if failed:
+            stats.add(1.0, failed)
+        if bucket.invocations > failed:
+            stats.add(0.0, bucket.invocations - failed)
     elif metric == "Throttles":
         stats.add(1.0, bucket.throttles)
     elif metric == "ColdStarts":

@@ -141,21 +141,30 @@ class LogBook:
         """The Python half of :meth:`ingest` (records into per-stream parts, stream figures), run on
         the event loop a slice at a time; :meth:`write` is the SQL half, run in a worker thread."""
         now_ms = into.now_ms
+        parts = into.parts
+        touched: dict[tuple[str, str, str], list[int]] = {}     # first ms, last ms, bytes
+        for record in records:
+            if not record.text:
+                continue
+            key = (record.region or default_region, record.group, record.stream)
+            part = parts.get(key)
+            if part is None:
+                part = parts[key] = _Part()
+            timestamp, size = part.add(record)
+            figures = touched.get(key)
+            if figures is None:
+                touched[key] = [timestamp, timestamp, size]
+            else:
+                figures[0] = min(figures[0], timestamp)
+                figures[1] = max(figures[1], timestamp)
+                figures[2] += size
         with self._lock:
-            for record in records:
-                if not record.text:
-                    continue
-                region = record.region or default_region
-                key = (region, record.group, record.stream)
-                part = into.parts.get(key)
-                if part is None:
-                    if (region, record.group) not in self._groups:
-                        into.groups.append(dict(self._new_group(region, record.group, now_ms)))
-                    part = into.parts[key] = _Part()
-                timestamp, size = part.add(record)
-                stream = self._stream(region, record.group, record.stream, now_ms)
-                self._note(stream, timestamp, timestamp, now_ms, size)
-                into.streams[key] = stream
+            for (region, group, name), (first, last, size) in touched.items():
+                if (region, group) not in self._groups:
+                    into.groups.append(dict(self._new_group(region, group, now_ms)))
+                stream = self._stream(region, group, name, now_ms)
+                self._note(stream, first, last, now_ms, size)
+                into.streams[(region, group, name)] = stream
         return into
 
     def write(self, prepared: Prepared) -> None:

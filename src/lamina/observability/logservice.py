@@ -132,11 +132,6 @@ class LogService:
 
     async def _flush_forever(self) -> None:
         assert self._wake is not None
-        import os as _os
-        if _os.environ.get("DBG_NOBG"):
-            while not self._closing:
-                await asyncio.sleep(1)
-                self._pending.clear()
         while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)

@@ -7,7 +7,7 @@ REPORT fields are tab-separated and ``Init Duration`` appears only on a cold sta
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 
@@ -21,11 +21,12 @@ class Report:
     init_duration_ms: float | None = None
     status: str | None = None        # "timeout" | "error" on failures, as AWS prints
     error_type: str | None = None
+    #: Billing rounds up to the next millisecond (https://aws.amazon.com/lambda/pricing/). Computed
+    #: once: the REPORT line, the metrics and the usage record all read it.
+    billed_duration_ms: int = field(init=False)
 
-    @property
-    def billed_duration_ms(self) -> int:
-        # Billing rounds up to the next millisecond (https://aws.amazon.com/lambda/pricing/).
-        return max(1, math.ceil(self.duration_ms))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "billed_duration_ms", max(1, math.ceil(self.duration_ms)))
 
 
 def start_line(request_id: str, version: str) -> str:

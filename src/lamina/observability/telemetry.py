@@ -174,11 +174,6 @@ class Telemetry:
                              values=datum.values, unit=datum.unit, high_resolution=datum.high_resolution)
 
     async def _tick_forever(self) -> None:
-        import os as _os
-        if _os.environ.get("DBG_NOBG"):
-            while True:
-                await asyncio.sleep(1)
-                self._events.clear()
         while True:
             await asyncio.sleep(TICK_S)
             self._ticks += 1
