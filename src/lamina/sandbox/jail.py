@@ -24,7 +24,6 @@ import contextlib
 import ctypes
 import os
 import resource
-import shutil
 import stat
 import sys
 from typing import Any
@@ -348,6 +347,8 @@ def private_tmp(base: str, name: str) -> str:
 
 
 def remove_tree(path: str) -> None:
+    import shutil  # only without namespaces; shutil is a slow import on every zygote start
+
     shutil.rmtree(path, ignore_errors=True)
 
 

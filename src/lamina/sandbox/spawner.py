@@ -23,6 +23,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
+# Loads zygote.py as a module rather than running it as a script: a script is compiled on every
+# start, a module's bytecode is cached (~5 ms of each zygote start).
+_LAUNCH = ("import importlib.util as u, json, sys; s = u.spec_from_file_location('lamina_zygote', sys.argv[1]); "
+           "m = u.module_from_spec(s); sys.modules['lamina_zygote'] = m; s.loader.exec_module(m); "
+           "m.serve(int(sys.argv[2]), json.loads(sys.argv[3]))")
 #: ``on_exit(waitpid_status, oom_killed, peak_memory_bytes)``
 ExitCallback = Callable[[int, bool, int], None]
 
@@ -87,7 +92,7 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._process = subprocess.Popen(
             # -I: no script folder on sys.path (Lamina's modules stay invisible to user code), no PYTHON* variables.
-            [self.python, "-I", str(ZYGOTE), str(theirs.fileno()), self.config.to_json()],
+            [self.python, "-I", "-c", _LAUNCH, str(ZYGOTE), str(theirs.fileno()), self.config.to_json()],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
             # A zygote shares nothing with the platform's environment variables: children get theirs
             # from each spawn request.
