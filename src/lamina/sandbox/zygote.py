@@ -48,14 +48,16 @@ def _load(name: str, path: str) -> Any:
 
 
 jail = _load("lamina_jail", os.path.join(HERE, "jail.py"))
-# Imported here once so no environment pays for it: socket.getaddrinfo and str.encode("idna")
-# pull these in on first use (~2 ms each time otherwise).
+# Imported here once so no environment pays for them: socket.getaddrinfo and str.encode("idna")
+# pull in encodings.idna; importing a handler from source (its read-only folder holds no .pyc)
+# pulls in tokenize; dataclasses (with inspect) is imported by most real function code.
+import dataclasses  # noqa: E402, F401
 import encodings.idna  # noqa: E402, F401
+import tokenize  # noqa: E402, F401
 
 
 class Child:
-    """An environment the zygote started. (Plain classes here, not dataclasses: importing
-    ``dataclasses`` costs ~8 ms of every zygote start.)"""
+    """An environment the zygote started."""
 
     __slots__ = ("cgroup", "status_fd", "tmp")
 
