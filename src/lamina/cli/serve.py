@@ -26,6 +26,7 @@ class _Server(uvicorn.Server):
 
 def run(settings: Settings, examples: Path | None = None) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step is noise
     platform = Platform(settings, examples=examples)
     config = uvicorn.Config(
         LaminaApp(platform), host=settings.host, port=settings.port, lifespan="on",
