@@ -12,10 +12,12 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import lamina
 from tests.conftest import Server, create_python_function
 
 
@@ -81,7 +83,10 @@ def test_code_read_only_private_tmp_no_platform_files(server: Server, lambda_cli
     assert result["database"] in {"FileNotFoundError", "PermissionError"}
     assert result["code_store"] in {"FileNotFoundError", "PermissionError", "IsADirectoryError"}
     assert result["write_task"] in {"OSError", "PermissionError"}  # read-only file system
-    assert result["tmp"] == ["mine"]
+    # Private /tmp: only what the function wrote, plus (read-only) the folder Lamina itself is
+    # installed in when that lies under /tmp, which the runtime needs to keep running.
+    installed = {Path(p).parts[2] for p in (lamina.__file__, sys.prefix) if Path(p).parts[1:2] == ("tmp",)}
+    assert sorted(set(result["tmp"]) - installed) == ["mine"]
     # Its own PID namespace: the namespace's init is 1, the runtime 2, and no one else is visible.
     assert result["pid"] == 2
     assert result["processes"] == ["1", "2"]
