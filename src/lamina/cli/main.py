@@ -115,5 +115,64 @@ def cost(
     run(function=function, since=since, region=region, output=output, endpoint=endpoint)
 
 
+@app.command()
+def invoke(
+    function: Annotated[str, typer.Argument(help="Function name or ARN")],
+    payload: Annotated[str | None, typer.Option(help="The event as JSON [default {}]")] = None,
+    event: Annotated[Path | None, typer.Option("--event", "-e", help="A file holding the event; - for stdin")] = None,
+    qualifier: Annotated[str | None, typer.Option(help="Version or alias")] = None,
+    asynchronous: Annotated[bool, typer.Option("--async", help="InvocationType Event: queue it, print the 202")
+                            ] = False,
+    tail: Annotated[bool, typer.Option("--tail", help="Show the last 4 KB of log and the REPORT figures")] = False,
+    output: Annotated[str, typer.Option(help="table or json")] = "table",
+    endpoint: Annotated[str | None, _ENDPOINT] = None,
+    region: Annotated[str | None, typer.Option(help="Region [env AWS_REGION; default us-east-1]")] = None,
+) -> None:
+    """Invoke a function; the result goes to stdout, the log tail and REPORT to stderr (exit 1 on a function
+    error, 2 on an API error)."""
+    from lamina.cli.invoke import Request, read_payload, run
+
+    request = Request(function, read_payload(payload, event), qualifier=qualifier, asynchronous=asynchronous,
+                      tail=tail)
+    run(request, output=output, endpoint=endpoint, region=region)
+
+
+@app.command("generate-event")
+def generate_event(
+    service: Annotated[str, typer.Argument(help="apigateway, s3, sqs, kinesis, dynamodb, schedule or lex-v2")],
+    kind: Annotated[str | None, typer.Argument(
+        help="apigateway: http-api|rest; s3: put|delete; the others have one kind [default the first]")] = None,
+    region: Annotated[str, typer.Option(help="Region in ARNs and records")] = "us-east-1",
+    method: Annotated[str, typer.Option(help="apigateway: HTTP method")] = "GET",
+    path: Annotated[str, typer.Option(help="apigateway: path, with ?query if any")] = "/",
+    body: Annotated[str | None, typer.Option(help="apigateway, sqs: request or message body")] = None,
+    bucket: Annotated[str, typer.Option(help="s3: bucket name")] = "example-bucket",
+    key: Annotated[str, typer.Option(help="s3: object key")] = "test/key",
+    size: Annotated[int, typer.Option(help="s3 put: object size in bytes")] = 1024,
+    queue_arn: Annotated[str | None, typer.Option("--queue-arn", help="sqs: source queue ARN")] = None,
+    data: Annotated[str, typer.Option(help="kinesis: record data (base64-encoded in the event)")
+                    ] = "Hello, this is a test.",
+    stream_arn: Annotated[str | None, typer.Option("--stream-arn", help="kinesis: stream ARN")] = None,
+    intent: Annotated[str, typer.Option(help="lex-v2: intent name")] = "OrderFlowers",
+    text: Annotated[str, typer.Option(help="lex-v2: what the user said")] = "I would like to order flowers",
+    output: Annotated[str, typer.Option(help="json, the default and only format: an event is JSON")] = "json",
+) -> None:
+    """Print an AWS-shaped sample event as JSON on stdout (--output json is the default and only format)."""
+    import json
+
+    if output != "json":
+        raise typer.BadParameter("generate-event prints JSON only (--output json)")
+
+    from lamina.cli.events import Options, generate
+
+    options = Options(region=region, method=method, path=path, body=body, bucket=bucket, key=key, size=size,
+                      queue_arn=queue_arn, data=data, stream_arn=stream_arn, intent=intent, text=text)
+    try:
+        sample = generate(service, kind, options)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    typer.echo(json.dumps(sample, indent=2))
+
+
 def main() -> None:
     app()
