@@ -187,6 +187,13 @@ class PolicyLengthExceededException(AwsError):
     status = 400
 
 
+class ResourceInUseException(AwsError):
+    """AWS ``ResourceInUseException`` (HTTP 400): e.g. an event source mapping between two states."""
+
+    code = "ResourceInUseException"
+    status = 400
+
+
 class ResourceNotReadyException(AwsError):
     """AWS ``ResourceNotReadyException`` (HTTP 502)."""
 
@@ -296,3 +303,26 @@ class PurgeQueueInProgress(AwsError):
 
     code = "PurgeQueueInProgress"
     status = 403
+
+
+# API Gateway v2 (botocore apigatewayv2/2018-11-29 error shapes; their message member is ``Message``).
+
+class BadRequestException(AwsError):
+    """AWS ``BadRequestException`` (HTTP 400)."""
+
+    code = "BadRequestException"
+    status = 400
+
+
+class NotFoundException(AwsError):
+    """AWS ``NotFoundException`` (HTTP 404)."""
+
+    code = "NotFoundException"
+    status = 404
+
+
+class ConflictException(AwsError):
+    """AWS ``ConflictException`` (HTTP 409)."""
+
+    code = "ConflictException"
+    status = 409

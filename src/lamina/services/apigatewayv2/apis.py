@@ -12,8 +12,8 @@ import dataclasses
 from typing import Any
 
 from lamina.aws.protocol import RequestContext
+from lamina.errors import BadRequestException, ConflictException
 from lamina.services.apigatewayv2.base import ApiGatewayV2Base, cors_config, listing, new_id
-from lamina.services.apigatewayv2.errors import BadRequestException, ConflictException
 from lamina.triggers.gateway.model import DEFAULT_STAGE, HttpApi, Integration, Route, Stage, function_ref
 from lamina.triggers.gateway.routes import DEFAULT, RouteKeyError, parse_route_key
 

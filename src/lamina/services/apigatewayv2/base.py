@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from lamina.aws.protocol import RequestContext
 from lamina.clock import Clock
 from lamina.config import Settings
-from lamina.services.apigatewayv2.errors import BadRequestException, NotFoundException
+from lamina.errors import BadRequestException, NotFoundException
 from lamina.triggers.gateway.cors import Cors, problem
 from lamina.triggers.gateway.model import HttpApi, Integration, Route, Stage
 from lamina.triggers.gateway.registry import HttpApiRegistry

@@ -11,8 +11,7 @@ from typing import Any
 
 from lamina.aws.http import HttpRequest
 from lamina.aws.restjson import RestJsonProtocol
-from lamina.errors import ValidationException
-from lamina.services.apigatewayv2.errors import BadRequestException
+from lamina.errors import BadRequestException, ValidationException
 
 
 class ApiGatewayV2Protocol(RestJsonProtocol):

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from lamina.aws.protocol import RequestContext
+from lamina.errors import BadRequestException, ConflictException, NotFoundException
 from lamina.services.apigatewayv2.apis import check_route_key
 from lamina.services.apigatewayv2.base import (
     ApiGatewayV2Base,
@@ -20,7 +21,6 @@ from lamina.services.apigatewayv2.base import (
     new_id,
     route_shape,
 )
-from lamina.services.apigatewayv2.errors import BadRequestException, ConflictException, NotFoundException
 from lamina.triggers.gateway.model import HttpApi, Integration, Route, function_ref
 
 _VERSIONS = ("1.0", "2.0")

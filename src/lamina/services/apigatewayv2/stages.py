@@ -12,8 +12,8 @@ import re
 from typing import Any
 
 from lamina.aws.protocol import RequestContext
+from lamina.errors import BadRequestException, ConflictException, NotFoundException
 from lamina.services.apigatewayv2.base import ApiGatewayV2Base, listing, new_id, stage_shape
-from lamina.services.apigatewayv2.errors import BadRequestException, ConflictException, NotFoundException
 from lamina.triggers.gateway.model import HttpApi, Stage
 
 _STAGE_NAME = re.compile(r"\$default|[a-zA-Z0-9_-]{1,128}")

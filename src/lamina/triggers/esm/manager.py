@@ -16,11 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from lamina.clock import Clock
-from lamina.errors import ResourceNotFoundException
+from lamina.errors import ResourceInUseException, ResourceNotFoundException
 from lamina.invoker.events import Resolver, SyncInvoker
 from lamina.services.sqs.queues import QueueManager
 from lamina.store.events import DropMapping, EventStore, PutMapping
-from lamina.triggers.esm.model import Mapping, MappingState, ResourceInUseException
+from lamina.triggers.esm.model import Mapping, MappingState
 from lamina.triggers.esm.sqs import SqsPoller
 
 log = logging.getLogger(__name__)

@@ -15,22 +15,12 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.errors import AwsError, InvalidParameterValueException
+from lamina.errors import InvalidParameterValueException
 
 DEFAULT_BATCH_SIZE = 10
 #: Standard queues take batches up to 10,000 with a batching window; FIFO queues up to 10.
 FIFO_MAX_BATCH_SIZE = 10
 MAX_FILTERS = 5
-
-
-class ResourceInUseException(AwsError):
-    """AWS ``ResourceInUseException`` (HTTP 400): the mapping is between two states.
-
-    Belongs in :mod:`lamina.errors` (the closed taxonomy); kept here until that module takes it.
-    """
-
-    code = "ResourceInUseException"
-    status = 400
 
 
 class MappingState(enum.StrEnum):
