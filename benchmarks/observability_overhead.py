@@ -21,15 +21,13 @@ invocation with observability off.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from benchmarks import wrk
 from benchmarks.harness import INVOKE_PATH, NOOP, LaminaServer, cpu_us, create_function, lamina_server, verdict
-from benchmarks.rawhttp import KeepAliveClient, build_request, closed_loop_load
+from benchmarks.rawhttp import KeepAliveClient
 
 CONNECTIONS = 16
 SECONDS, WARMUP_SECONDS = 5.0, 1.0
@@ -37,29 +35,7 @@ TARGET_OVERHEAD = 0.05
 PAYLOAD = b'{"n": 1}'
 MODES = {"off": {"LAMINA_OBSERVABILITY": "0"}, "on": {}}
 
-Load = Callable[[int, str, int, float], dict[str, Any]]
-
-
-@contextlib.contextmanager
-def _loader() -> Iterator[tuple[Load, str]]:
-    binary, how = wrk.ensure_wrk()
-    if binary is not None:
-        script = wrk.post_script(PAYLOAD)
-
-        def by_wrk(port: int, path: str, connections: int, seconds: float) -> dict[str, Any]:
-            return wrk.run(binary, f"http://127.0.0.1:{port}{path}", connections, seconds, script)
-
-        try:
-            yield by_wrk, f"wrk ({how})"
-        finally:
-            script.unlink(missing_ok=True)
-        return
-
-    def by_python(port: int, path: str, connections: int, seconds: float) -> dict[str, Any]:
-        return closed_loop_load(port, build_request("POST", path, PAYLOAD), connections, seconds)
-
-    print(f"  NOTE: {how}; falling back to the Python multi-connection raw-socket client (under-reports)")
-    yield by_python, "python raw-socket client (wrk unavailable)"
+Load = wrk.Load
 
 
 def _prepare(server: LaminaServer) -> str:
@@ -144,7 +120,8 @@ def run(reps: int = 3) -> dict[str, Any]:
     pipeline = _pipeline_cpu_us(reps)
     print(f"  observability pipeline alone: {_median(pipeline):.1f} µs CPU per invocation (reps "
           + ", ".join(f"{value:.1f}" for value in pipeline) + f"; {PIPELINE_N} synthetic warm invocations)")
-    with _loader() as (load, client), lamina_server(env=MODES["off"]) as off, lamina_server(env=MODES["on"]) as on:
+    with (wrk.loader(PAYLOAD) as (load, client), lamina_server(env=MODES["off"]) as off,
+          lamina_server(env=MODES["on"]) as on):
         outcome = _run(load, client, reps, {"off": off, "on": on})
     share = _median(pipeline) / outcome["process_cpu_us_per_request"]["off"]
     print(f"  pipeline / server CPU per invocation with observability off: {share:.1%}")

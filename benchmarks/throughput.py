@@ -13,43 +13,20 @@ says so: it is slower than wrk and under-reports.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks import wrk
 from benchmarks.floor import floor_server
 from benchmarks.harness import INVOKE_PATH, NOOP, cpu_us, create_function, lamina_server, median_of, verdict
-from benchmarks.rawhttp import KeepAliveClient, build_request, closed_loop_load
+from benchmarks.rawhttp import KeepAliveClient
 
 LEVELS = (1, 8, 32)
 SECONDS, WARMUP_SECONDS = 5.0, 1.0
 TARGET_PER_S = 10_000.0
 PAYLOAD = b'{"n": 1}'
 
-Load = Callable[[int, str, int, float], dict[str, Any]]
-
-
-@contextlib.contextmanager
-def _loader() -> Iterator[tuple[Load, str]]:
-    binary, how = wrk.ensure_wrk()
-    if binary is not None:
-        script = wrk.post_script(PAYLOAD)
-
-        def by_wrk(port: int, path: str, connections: int, seconds: float) -> dict[str, Any]:
-            return wrk.run(binary, f"http://127.0.0.1:{port}{path}", connections, seconds, script)
-
-        try:
-            yield by_wrk, f"wrk ({how})"
-        finally:
-            script.unlink(missing_ok=True)
-        return
-
-    def by_python(port: int, path: str, connections: int, seconds: float) -> dict[str, Any]:
-        return closed_loop_load(port, build_request("POST", path, PAYLOAD), connections, seconds)
-
-    print(f"  NOTE: {how}; falling back to the Python multi-connection raw-socket client (under-reports)")
-    yield by_python, "python raw-socket client (wrk unavailable)"
+Load = wrk.Load
 
 
 def _env_cpu(pids: list[int]) -> dict[int, float]:
@@ -105,7 +82,7 @@ def _levels(load: Load, port: int, path: str, reps: int, label: str, server_pid:
 
 
 def run(reps: int = 3) -> dict[str, Any]:
-    with _loader() as (load, client):
+    with wrk.loader(PAYLOAD) as (load, client):
         return _run(load, client, reps)
 
 

@@ -6,11 +6,13 @@ same machine does (performance.md B.3 measured the floors the same way).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +92,33 @@ def parse(output: str) -> dict[str, Any]:
     if match:
         result["socket_errors"] = sum(int(x) for x in match.groups())
     return result
+
+
+#: ``load(port, path, connections, seconds) -> wrk-style results``
+Load = Callable[[int, str, int, float], dict[str, Any]]
+
+
+@contextlib.contextmanager
+def loader(payload: bytes) -> Iterator[tuple[Load, str]]:
+    """A closed-loop POST load of ``payload``: wrk when it can be had, else the Python raw-socket
+    client (which under-reports, and says so); yields the load function and its description."""
+    from benchmarks.rawhttp import build_request, closed_loop_load
+
+    binary, how = ensure_wrk()
+    if binary is not None:
+        script = post_script(payload)
+
+        def by_wrk(port: int, path: str, connections: int, seconds: float) -> dict[str, Any]:
+            return run(binary, f"http://127.0.0.1:{port}{path}", connections, seconds, script)
+
+        try:
+            yield by_wrk, f"wrk ({how})"
+        finally:
+            script.unlink(missing_ok=True)
+        return
+
+    def by_python(port: int, path: str, connections: int, seconds: float) -> dict[str, Any]:
+        return closed_loop_load(port, build_request("POST", path, payload), connections, seconds)
+
+    print(f"  NOTE: {how}; falling back to the Python multi-connection raw-socket client (under-reports)")
+    yield by_python, "python raw-socket client (wrk unavailable)"

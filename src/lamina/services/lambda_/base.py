@@ -64,11 +64,16 @@ class LambdaBase:
                 "The derived qualifier from the function name does not match the specified qualifier.")
         return region, name, given or qualifier
 
-    def _function(self, ctx: RequestContext, params: dict[str, Any], route: bool = False) -> FunctionVersion:
-        """The version the request names: ``$LATEST``, a number, or an alias's version (chosen by the
-        alias's weights when ``route``, as invocations are)."""
+    def _resolve(self, ctx: RequestContext, params: dict[str, Any],
+                 route: bool = False) -> tuple[FunctionVersion, str | None]:
+        """The version the request names (``$LATEST``, a number, or an alias's version, chosen by the
+        alias's weights when ``route``, as invocations are) and the qualifier it named."""
         region, name, qualifier = self._target(ctx, params)
-        return self._aliases.resolve(region, name, qualifier, route=route)[0]
+        return self._aliases.resolve(region, name, qualifier, route=route)[0], qualifier
+
+    def _function(self, ctx: RequestContext, params: dict[str, Any], route: bool = False) -> FunctionVersion:
+        """The version the request names; see :meth:`_resolve`."""
+        return self._resolve(ctx, params, route)[0]
 
     @staticmethod
     def _ensure_updatable(fn: FunctionVersion) -> None:

@@ -55,8 +55,8 @@ class EventsBase(LambdaBase):
 
     def _qualified(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[FunctionVersion, str]:
         """The function a request names and the qualifier it names (``$LATEST`` when none)."""
-        qualifier = self._target(ctx, params)[2]
-        return self._function(ctx, params), qualifier or LATEST
+        fn, qualifier = self._resolve(ctx, params)
+        return fn, qualifier or LATEST
 
     def _check_dead_letter_target(self, fn: FunctionVersion) -> None:
         """The function's DeadLetterConfig must name a queue that exists (Lamina delivers to SQS)."""

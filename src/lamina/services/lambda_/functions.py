@@ -52,9 +52,8 @@ class FunctionsApi(LambdaBase):
     def _configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         """FunctionConfiguration of the version the request names; FunctionArn carries the
         qualifier the caller used (``:$LATEST``, ``:live``), as AWS answers."""
-        fn = self._function(ctx, params)
+        fn, qualifier = self._resolve(ctx, params)
         config = function_configuration(fn)
-        qualifier = self._target(ctx, params)[2]
         if qualifier:
             config["FunctionArn"] = f"{fn.arn}:{qualifier}"
         return config

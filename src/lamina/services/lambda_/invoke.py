@@ -36,8 +36,7 @@ class InvokeApi(EventsBase):
                 f"resource: {invoked_arn} because no resource-based policy allows the lambda:InvokeFunction action")
 
     async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        fn = self._function(ctx, params, route=True)
-        qualifier = self._target(ctx, params)[2]
+        fn, qualifier = self._resolve(ctx, params, route=True)
         invoked_arn = f"{fn.arn}:{qualifier}" if qualifier else fn.arn
         self._authorize_invoke(ctx, fn, qualifier, invoked_arn)
         if fn.state is not State.ACTIVE:
