@@ -40,6 +40,7 @@ from lamina.store.events import EventStore
 from lamina.store.gateway import GatewayStore
 from lamina.store.queues import QueueStore
 from lamina.store.resources import Resources
+from lamina.store.stacks import StackStore
 from lamina.triggers.esm.manager import MappingManager
 from lamina.triggers.gateway.edge import Gateway
 from lamina.triggers.gateway.function_urls import FunctionUrlGateway
@@ -86,6 +87,8 @@ class Platform:
         self.code = CodeStore(settings.data_dir / "code", settings.limits)
         self.registry = FunctionRegistry(settings, self.store, self.code, self.clock)
         self.resources = Resources(self.store)
+        # What `lamina deploy` created, per stack, so every client sees the same stacks.
+        self.stacks = StackStore(self.store)
         self.aliases = AliasRegistry(self.registry, self.resources, self.clock)
         self.policies = PolicyRegistry(self.registry, self.resources, self.clock)
         self.layers = LayerRegistry(settings, self.code, self.resources, self.clock,
