@@ -174,5 +174,63 @@ def generate_event(
     typer.echo(json.dumps(sample, indent=2))
 
 
+_OUTPUT = typer.Option(help="table or json")
+
+
+def _check_output(output: str) -> None:
+    if output not in ("table", "json"):
+        raise typer.BadParameter(f"--output is table or json, not {output}")
+
+
+@app.command()
+def deploy(
+    path: Annotated[Path, typer.Argument(
+        help="Template file, or a folder holding template.yaml / template.json / serverless.yml")] = Path("."),
+    stack_name: Annotated[str | None, typer.Option("--stack-name", help="Stack name [default: the folder's name]")
+                          ] = None,
+    parameter_overrides: Annotated[list[str] | None, typer.Option(
+        "--parameter-overrides", help="Template parameters as Key=Value; repeat it or give several in one string")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Build and print the plan; change nothing")] = False,
+    output: Annotated[str, _OUTPUT] = "table",
+    endpoint: Annotated[str | None, _ENDPOINT] = None,
+    region: Annotated[str | None, typer.Option(help="Region [env AWS_REGION; default us-east-1]")] = None,
+) -> None:
+    """Deploy a SAM / CloudFormation template or a serverless.yml: build, plan, apply, print where things are
+    (exit 2 when the template, the code, the server or a resource refuses)."""
+    _check_output(output)
+    from lamina.cli.deploy import DeployRequest, parse_overrides, run_deploy
+
+    request = DeployRequest(path, stack_name, parse_overrides(parameter_overrides or []), dry_run, output)
+    run_deploy(request, endpoint=endpoint, region=region)
+
+
+@app.command()
+def delete(
+    stack: Annotated[str, typer.Argument(help="Stack name")],
+    output: Annotated[str, _OUTPUT] = "table",
+    endpoint: Annotated[str | None, _ENDPOINT] = None,
+    region: Annotated[str | None, typer.Option(help="Region [env AWS_REGION; default us-east-1]")] = None,
+) -> None:
+    """Delete every resource a stack made (DeletionPolicy Retain ones stay), then the stack's record."""
+    _check_output(output)
+    from lamina.cli.deploy import run_delete
+
+    run_delete(stack, output=output, endpoint=endpoint, region=region)
+
+
+@app.command()
+def stacks(
+    output: Annotated[str, _OUTPUT] = "table",
+    endpoint: Annotated[str | None, _ENDPOINT] = None,
+    region: Annotated[str | None, typer.Option(help="Region [env AWS_REGION; default us-east-1]")] = None,
+) -> None:
+    """List the region's stacks, their status and number of resources."""
+    _check_output(output)
+    from lamina.cli.stacks import run
+
+    run(output=output, endpoint=endpoint, region=region)
+
+
 def main() -> None:
     app()
