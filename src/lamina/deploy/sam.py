@@ -72,7 +72,6 @@ def expand(template: Mapping[str, Any], *, resolver: Resolver, where: Locator, b
             if isinstance(metadata, dict):
                 metadata[_SOURCE_KEY] = logical_id
     values = {**context.pseudo_parameters(), **parameters}
-    values.pop("AWS::NotificationARNs", None)
     translated = _translate(source, values, context.region, where)
     # The translator edits its input (implicit APIs join the resources and the events name them), so
     # generated resources are traced back through the template as written.

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lamina.deploy import cfnyaml
 from lamina.deploy.intrinsics import Context, Resolver, parameter_values
@@ -244,3 +247,29 @@ def test_outputs_are_resolved_and_conditional() -> None:
         """
     ))
     assert outputs == {"Url": {"Description": "the queue", "Value": Concat((Ref("Q"), "?stage=dev"))}}
+
+
+@given(st.lists(st.one_of(st.text(alphabet=st.characters(blacklist_characters="${}"), min_size=1),
+                          st.sampled_from(["${Q}", "${Fn.Arn}", "${Stage}", "${!Escaped}"])), max_size=8))
+def test_sub_keeps_literals_and_flattens_into_one_concat(pieces: list[str]) -> None:
+    template = {"Parameters": {"Stage": {"Type": "String", "Default": "dev"}},
+                "Resources": {"Q": {"Type": "AWS::SQS::Queue"}, "Fn": {"Type": "AWS::Lambda::Function"}}}
+    where = cfnyaml.Locator(Path("t.yaml"), lambda path: None)
+    resolver = Resolver(template, context=CONTEXT, parameters={"Stage": "dev"}, where=where)
+    result = resolver.value({"Fn::Sub": "".join(pieces)}, ())
+    expected = {"${Q}": Ref("Q"), "${Fn.Arn}": GetAtt("Fn", "Arn"), "${Stage}": "dev", "${!Escaped}": "${Escaped}"}
+    wanted = [expected.get(piece, piece) for piece in pieces]
+    parts = result.parts if isinstance(result, Concat) else (result,) if result != "" else ()
+    # Adjacent literals merge: the literal runs and the markers come out in order, never two strings in a row.
+    assert list(parts) == _runs(wanted)
+    assert not any(isinstance(a, str) and isinstance(b, str) for a, b in itertools.pairwise(parts))
+
+
+def _runs(items: list[object]) -> list[object]:
+    merged: list[object] = []
+    for item in items:
+        if isinstance(item, str) and merged and isinstance(merged[-1], str):
+            merged[-1] = str(merged[-1]) + item
+        elif item != "":
+            merged.append(item)
+    return merged

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.deploy.model import GetAtt, LocalPath, Ref, TemplateError
+from lamina.deploy.model import GetAtt, LocalPath, Ref, Stack, TemplateError
 from lamina.deploy.template import find_template, load, safe_stack_name
 
 PLAIN = """\
@@ -52,7 +52,7 @@ def app(folder: Path, text: str = PLAIN, name: str = "template.yaml") -> Path:
     return folder
 
 
-def deploy(path: Path, stack_name: str | None = None, **parameters: str):  # type: ignore[no-untyped-def]
+def deploy(path: Path, stack_name: str | None = None, **parameters: str) -> Stack:
     return load(path, stack_name=stack_name, region="us-east-1", account_id="123456789012", parameters=parameters)
 
 
