@@ -209,6 +209,9 @@ def _translate(template: dict[str, Any], values: dict[str, Any], region: str, wh
         raise
     except Exception as exc:  # the translator's own failures (KeyError and the like on odd input)
         raise where.error(f"the SAM translator failed: {type(exc).__name__}: {exc}", ("Resources",)) from exc
+    finally:
+        # Its metrics go to a publisher that drops them; unpublished ones make it warn on stderr at exit.
+        translator.metrics.publish()
     result: dict[str, Any] = undo_mark_unicode_str_in_template(translated)
     return result
 
