@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lamina.deploy.build import SKIPPED_DIRS
 from lamina.deploy.cfnyaml import Locator, NodePath
 from lamina.deploy.intrinsics import NO_VALUE, Context, Resolver
 from lamina.deploy.model import LocalPath, TemplateError
@@ -36,8 +37,6 @@ SAM_TYPES = frozenset({
 SUPPORTED_EVENTS = frozenset({"Api", "HttpApi", "SQS"})
 LOCAL_BUCKET = "lamina-local"
 _SOURCE_KEY = "LaminaSource"
-#: Folders that never belong to a function's code: caches and build output.
-_NOT_CODE = frozenset({"__pycache__", ".git", ".aws-sam", ".serverless"})
 
 
 @dataclass(frozen=True)
@@ -121,13 +120,17 @@ def _check_function_properties(owner: str, properties: Mapping[str, Any], path: 
 
 
 def content_hash(path: Path) -> str:
-    """A digest of a folder's files (names and bytes; caches and build folders left out) or of a .zip file."""
+    """A digest of a folder's files (names and bytes) or of a .zip file.
+
+    Folders the builder never packages (:data:`~lamina.deploy.build.SKIPPED_DIRS`: caches, build output)
+    are left out, so a build inside the code folder does not make new code.
+    """
     digest = hashlib.sha256()
     if path.is_file():
         digest.update(path.read_bytes())
         return digest.hexdigest()[:32]
     for folder, subfolders, files in os.walk(path):
-        subfolders[:] = sorted(name for name in subfolders if name not in _NOT_CODE)
+        subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_DIRS)
         for name in sorted(files):
             file = Path(folder, name)
             digest.update(file.relative_to(path).as_posix().encode() + b"\0")

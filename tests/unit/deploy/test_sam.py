@@ -206,8 +206,9 @@ def test_version_changes_only_when_the_code_does(tmp_path: Path) -> None:
 
     first = version_ids(deploy(write(tmp_path / "app", APP)))
     assert version_ids(deploy(write(tmp_path / "app", APP))) == first
-    (tmp_path / "app" / "src" / "__pycache__").mkdir()
-    (tmp_path / "app" / "src" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"cache")
+    for cache in ("__pycache__", ".lamina-build"):
+        (tmp_path / "app" / "src" / cache).mkdir()
+        (tmp_path / "app" / "src" / cache / "built").write_bytes(b"cache")
     assert version_ids(deploy(tmp_path / "app")) == first
     changed = version_ids(deploy(write(tmp_path / "app", APP, code="def handler(event, context):\n    return 2\n")))
     assert changed != first and len(changed) == 1
