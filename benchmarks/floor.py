@@ -1,13 +1,15 @@
-"""The floor: a bare uvicorn raw-ASGI "hello" app, measured with the same clients as Lamina.
+"""The floor: a "hello" application on Lamina's own HTTP server, measured with the same clients.
 
-It is the least any Python HTTP service on uvicorn (uvloop + httptools, as ``lamina serve`` runs)
-can cost on this machine, so "Lamina / floor" says how much the platform adds on top of its HTTP
-server. Run as ``python -m uvicorn benchmarks.floor:app``; the app reads the request body, like an
-Invoke does, and answers a small JSON body.
+It is the least a request to ``lamina serve`` (uvloop + :mod:`lamina.httpd`) can cost on this
+machine, so "Lamina / floor" says how much the platform adds on top of its HTTP server. The app
+reads the request body, like an Invoke does, and answers a small JSON body. ``kind="uvicorn"`` runs
+the same app as raw ASGI on uvicorn (uvloop + httptools), the server Lamina used before, for
+comparison (``python -m benchmarks.floor`` prints both).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -21,6 +23,7 @@ from typing import Any
 
 from benchmarks.harness import PYTHON, ROOT, free_port, wait_until
 from benchmarks.rawhttp import KeepAliveClient
+from lamina.httpd import HttpServer, Request, Response
 
 Message = MutableMapping[str, Any]
 BODY = b'{"statusCode": 200, "body": "hello world"}'
@@ -45,22 +48,48 @@ class Floor:
     pid: int
 
 
+class _Hello:
+    """The floor application for :mod:`lamina.httpd`."""
+
+    def limit(self, request: Request) -> int:
+        return 1 << 20
+
+    def too_large(self, request: Request) -> Response:
+        return Response(413)
+
+    async def handle(self, request: Request) -> Response:
+        return Response(200, [("content-type", "application/json")], BODY)
+
+
+async def _serve_httpd(port: int) -> None:
+    server = HttpServer(_Hello())
+    await server.start("127.0.0.1", port)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await server.shutdown(1)
+
+
 @contextmanager
-def floor_server() -> Iterator[Floor]:
-    """Start the floor app on a free port (uvicorn's settings as ``lamina serve`` uses)."""
+def floor_server(kind: str = "httpd") -> Iterator[Floor]:
+    """Start the floor app on a free port: on ``lamina.httpd`` (as ``lamina serve``) or ``uvicorn``."""
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="lamina-floor-"))
-    with open(log_dir / "uvicorn.log", "wb") as log:
+    if kind == "uvicorn":
+        command = [PYTHON, "-m", "uvicorn", "benchmarks.floor:app", "--host", "127.0.0.1", "--port", str(port),
+                   "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
+                   "--backlog", "4096", "--lifespan", "off"]
+    else:
+        command = [PYTHON, "-m", "benchmarks.floor", str(port)]
+    with open(log_dir / "floor.log", "wb") as log:
         process = subprocess.Popen(
-            [PYTHON, "-m", "uvicorn", "benchmarks.floor:app", "--host", "127.0.0.1", "--port", str(port),
-             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
-             "--backlog", "4096", "--lifespan", "off"],
+            command,
             cwd=str(ROOT), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             env={k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")})
         try:
             def up() -> bool:
                 if process.poll() is not None:
-                    raise RuntimeError(f"floor server exited: {(log_dir / 'uvicorn.log').read_text()}")
+                    raise RuntimeError(f"floor server exited: {(log_dir / 'floor.log').read_text()}")
                 try:
                     with KeepAliveClient(port, timeout_s=1) as client:
                         return client.request("GET", "/").status == 200
@@ -77,3 +106,11 @@ def floor_server() -> Iterator[Floor]:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
             shutil.rmtree(log_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    import uvloop
+
+    uvloop.run(_serve_httpd(int(sys.argv[1])))

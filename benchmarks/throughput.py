@@ -3,7 +3,7 @@
 ``wrk -t1 -cN -d5s --latency -s post.lua URL`` for N in 1, 8, 32, each level after a 1 s unmeasured
 run that starts the environments N connections need (so the figure is warm invokes). The number of
 environments Lamina used is the count of the zygote's live children after each level (idle ones
-stay pooled for the keep-alive, so the count is the level's peak). Then the bare uvicorn floor is
+stay pooled for the keep-alive, so the count is the level's peak). Then the bare HTTP-server floor is
 driven the same way. CPU time per request of the server, the environments and wrk comes from
 ``/proc/PID/schedstat`` and wrk's rusage: on a 2-core box that is the figure that says where a
 ceiling comes from, and it is less sensitive to co-tenants than req/s. Without wrk (not

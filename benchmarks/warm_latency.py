@@ -3,9 +3,10 @@
 The function is a no-op (it returns its event), so the round trip is what the platform adds: the
 handler's own share is shown by the REPORT line's ``Duration`` of ``LogType=Tail`` invokes (measured
 after the timed loop, so the tail's encoding is not in the headline). The same client then measures
-the bare uvicorn floor (:mod:`benchmarks.floor`), and the ratio Lamina / floor is printed.
+the bare HTTP-server floor (:mod:`benchmarks.floor`, also on uvicorn for comparison), and the ratio
+Lamina / floor is printed.
 
-A breakdown follows, by subtraction on the same server: ``GET /_lamina/health`` (uvicorn and
+A breakdown follows, by subtraction on the same server: ``GET /_lamina/health`` (the HTTP server and
 Lamina's ASGI app), an Invoke with ``InvocationType=DryRun`` (adds the AWS protocol edge, stops
 before the invoker) and a full Invoke, each with the server's and the environment's CPU time per
 request from ``/proc/PID/schedstat``.
@@ -66,7 +67,7 @@ def _breakdown(port: int, server_pid: int, env_pids: list[int], reps: int) -> di
     """Where a warm invoke's time goes, by subtraction: the same server answering less and less."""
     path = INVOKE_PATH.format(name="hello")
     steps = {
-        "GET /_lamina/health (uvicorn + Lamina's ASGI app)": (build_request("GET", "/_lamina/health"), 200),
+        "GET /_lamina/health (lamina.httpd + Lamina's app)": (build_request("GET", "/_lamina/health"), 200),
         "Invoke DryRun (+ AWS edge: route, parse, validate, serialize)": (
             build_request("POST", path, PAYLOAD, {"X-Amz-Invocation-Type": "DryRun"}), 204),
         "Invoke (+ invoker, Runtime API, environment)": (build_request("POST", path, PAYLOAD), 200),
@@ -115,18 +116,24 @@ def run(reps: int = 3) -> dict[str, Any]:
     with floor_server() as floor_proc:
         floor = _measure(floor_proc.port, build_request("POST", "/", PAYLOAD), reps, COUNT, floor_proc.pid, [],
                          label="floor ")
+    with floor_server("uvicorn") as uvicorn_proc:
+        uvicorn = _measure(uvicorn_proc.port, build_request("POST", "/", PAYLOAD), reps, COUNT, uvicorn_proc.pid, [],
+                           label="uvicorn floor")
     p50, p99 = median_of(lamina, "p50"), median_of(lamina, "p99")
     f50, f99 = median_of(floor, "p50"), median_of(floor, "p99")
     print(f"  median of reps: lamina p50 {p50:.3f} ms [target <= {TARGET_P50_MS:g}: {verdict(p50, TARGET_P50_MS)}]  "
           f"p99 {p99:.3f} ms [target <= {TARGET_P99_MS:g}: {verdict(p99, TARGET_P99_MS)}]")
-    print(f"  floor (uvicorn raw ASGI, same client): p50 {f50:.3f} ms  p99 {f99:.3f} ms;  "
+    u50, u99 = median_of(uvicorn, "p50"), median_of(uvicorn, "p99")
+    print(f"  floor (lamina.httpd hello, same client): p50 {f50:.3f} ms  p99 {f99:.3f} ms "
+          f"(uvicorn raw ASGI: p50 {u50:.3f} ms  p99 {u99:.3f} ms);  "
           f"ratio lamina/floor p50 {p50 / f50:.1f}x  p99 {p99 / f99:.1f}x;  lamina - floor p50 "
           f"{(p50 - f50) * 1000:.0f} µs")
     print(f"  handler share (REPORT Duration over {handler['n']} Tail invokes): p50 {handler['p50']:.2f} ms  "
           f"p99 {handler['p99']:.2f} ms")
     return {
         "runtime_interpreter": runtime,
-        "count_per_rep": COUNT, "warmup": WARMUP, "lamina": lamina, "floor": floor, "report_duration": handler,
+        "count_per_rep": COUNT, "warmup": WARMUP, "lamina": lamina, "floor": floor, "uvicorn_floor": uvicorn,
+        "report_duration": handler,
         "breakdown": breakdown,
         "ratio_p50": p50 / f50, "ratio_p99": p99 / f99,
         "summary": [
@@ -134,7 +141,9 @@ def run(reps: int = 3) -> dict[str, Any]:
              "verdict": verdict(p50, TARGET_P50_MS)},
             {"metric": "warm invoke p99", "value": p99, "unit": "ms", "target": f"<= {TARGET_P99_MS:g}",
              "verdict": verdict(p99, TARGET_P99_MS)},
-            {"metric": "bare uvicorn floor p50 / p99", "value": f"{f50:.3f} / {f99:.3f}", "unit": "ms",
+            {"metric": "bare lamina.httpd floor p50 / p99", "value": f"{f50:.3f} / {f99:.3f}", "unit": "ms",
+             "target": "-", "verdict": "-"},
+            {"metric": "bare uvicorn floor p50 / p99", "value": f"{u50:.3f} / {u99:.3f}", "unit": "ms",
              "target": "-", "verdict": "-"},
             {"metric": "warm invoke / floor, p50", "value": p50 / f50, "unit": "x", "target": "-", "verdict": "-"},
             {"metric": "REPORT Duration p50 (handler share)", "value": handler["p50"], "unit": "ms",

@@ -1,7 +1,8 @@
-"""The HTTP edge: one ASGI app on one port for every AWS service and Lamina's own endpoints.
+"""The HTTP edge: one application on one port for every AWS service and Lamina's own endpoints.
 
-A raw ASGI callable rather than a framework: the invoke path runs through here and a framework's
-routing and middleware cost measurable latency (see docs/performance.md). Lamina's own endpoints
+It sits directly behind Lamina's HTTP server (:mod:`lamina.httpd`), not behind ASGI or a framework:
+the invoke path runs through here and their routing, middleware and message passing cost measurable
+latency (see docs/performance.md). Lamina's own endpoints
 live under ``/_lamina/``, a prefix no AWS API uses. HTTP triggers (function URLs, HTTP APIs) are
 recognised by host (``*.lambda-url.<region>.localhost``, ``*.execute-api.localhost``) or by path
 (``/_lamina/url/``, ``/_lamina/api/``) before the AWS dispatcher sees the request.
@@ -12,149 +13,109 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from lamina import __version__
 from lamina.app import Platform
 from lamina.aws.http import HttpRequest
+from lamina.deploy import endpoints as stack_endpoints
+from lamina.httpd import Request, Response
 from lamina.observability import endpoints as observability_endpoints
 from lamina.triggers.gateway import responses
 from lamina.triggers.gateway.edge import API_PREFIX, URL_PREFIX, Target, target_of
-from lamina.triggers.gateway.http import GatewayRequest
+from lamina.triggers.gateway.http import GatewayRequest, GatewayResponse
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
 _CODE_PATH = re.compile(r"/_lamina/code/([0-9a-f]{64})\.zip")
 _GATEWAY_PREFIXES = (URL_PREFIX, API_PREFIX)
+_JSON = ("content-type", "application/json")
 
 
 class LaminaApp:
-    """ASGI application over a :class:`Platform`; starts and stops it with the lifespan."""
+    """The application behind :class:`lamina.httpd.HttpServer`: routes each request to an HTTP trigger,
+    Lamina's own endpoints or the AWS dispatcher (see :class:`lamina.httpd.Handler` for the contract)."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self._max_body = platform.settings.limits.create_request_bytes
+        settings = platform.settings
+        self._default_host = f"{settings.host}:{settings.port}"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+    def _target(self, request: Request) -> Target | None:
+        """The HTTP trigger a request is for, if any: one suffix test and one prefix test, so AWS API
+        requests pay nothing more."""
+        hostname = (request.header("host") or "").partition(":")[0]
+        if hostname.endswith(".localhost") or request.path.startswith(_GATEWAY_PREFIXES):
+            return target_of(hostname, request.path)
+        return None
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.platform.start()
-                except Exception as error:
-                    log.exception("Lamina failed to start")
-                    await send({"type": "lifespan.startup.failed", "message": str(error)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.platform.stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def limit(self, request: Request) -> int:
+        target = self._target(request)
+        return self._max_body if target is None else self.platform.gateway.max_body(target)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1")
-        # HTTP triggers (function URLs, HTTP APIs) by host or path form: one suffix test and one
-        # prefix test, so AWS API requests pay nothing more.
-        hostname = headers.get("host", "").partition(":")[0]
-        if hostname.endswith(".localhost") or path.startswith(_GATEWAY_PREFIXES):
-            target = target_of(hostname, raw_path)
-            if target is not None:
-                await self._gateway(target, scope, receive, send, raw_path, hostname)
-                return
-        body = await self._body(receive, self._max_body)
-        if body is None:
-            await _respond(send, 413, [(b"content-type", b"application/json"),
-                                       (b"x-amzn-errortype", b"RequestTooLargeException")],
-                           json.dumps({"Type": "User", "message": "Request must be smaller than "
-                                       f"{self._max_body} bytes."}).encode())
-            return
+    def too_large(self, request: Request) -> Response:
+        target = self._target(request)
+        if target is not None:
+            return _from_gateway(self.platform.gateway.too_large(target))
+        return Response(413, [_JSON, ("x-amzn-errortype", "RequestTooLargeException")],
+                        json.dumps({"Type": "User", "message": "Request must be smaller than "
+                                    f"{self._max_body} bytes."}).encode())
+
+    async def handle(self, request: Request) -> Response:
+        path = request.path
+        target = self._target(request)
+        if target is not None:
+            return await self._gateway(target, request)
+        headers: dict[str, str] = {}
+        for name, value in request.headers:
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
         # Prometheus scrapes /metrics unsigned; a signed request there is an AWS API call (an S3 bucket).
         if path.startswith("/_lamina/") or (path == "/metrics" and "authorization" not in headers):
-            await self._internal(path, send, scope["query_string"].decode("latin-1"))
-            return
-        request = HttpRequest(scope["method"], raw_path, scope["query_string"].decode("latin-1"), headers, body)
-        host = headers.get("host") or f"{self.platform.settings.host}:{self.platform.settings.port}"
+            return await self._internal(path, request.query, request.method, request.body)
         settings = self.platform.settings
         response = await self.platform.dispatcher.handle(
-            request, default_region=settings.region, account_id=settings.account_id,
-            endpoint=f"http://{host}")
-        await _respond(send, response.status,
-                       [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers],
-                       response.body)
+            HttpRequest(request.method, path, request.query, headers, request.body),
+            default_region=settings.region, account_id=settings.account_id,
+            endpoint=f"http://{headers.get('host') or self._default_host}")
+        return Response(response.status, response.headers, response.body)
 
-    async def _gateway(self, target: Target, scope: Scope, receive: Receive, send: Send, raw_path: str,
-                       hostname: str) -> None:
+    async def _gateway(self, target: Target, request: Request) -> Response:
         """A request for a function URL or an HTTP API (see :mod:`lamina.triggers.gateway.edge`)."""
-        gateway = self.platform.gateway
-        body = await self._body(receive, gateway.max_body(target))
-        if body is None:
-            response = gateway.too_large(target)
-        else:
-            client = scope.get("client")
-            request = GatewayRequest(
-                scope["method"], target.path, scope["query_string"].decode("latin-1"),
-                tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]), body,
-                source_ip=client[0] if client else "127.0.0.1", protocol=f"HTTP/{scope.get('http_version', '1.1')}",
-                signed_path=raw_path, domain=hostname)
-            try:
-                response = await gateway.handle(target, request)
-            except Exception:
-                log.exception("HTTP trigger %s %s failed", target.kind, target.id)
-                response = responses.server_error()
-        await _respond(send, response.status, [(k.encode(), v.encode()) for k, v in response.headers], response.body)
+        hostname = (request.header("host") or "").partition(":")[0]
+        gateway_request = GatewayRequest(
+            request.method, target.path, request.query, tuple(request.headers), request.body,
+            source_ip=request.client, protocol=f"HTTP/{request.http_version}", signed_path=request.path,
+            domain=hostname)
+        try:
+            return _from_gateway(await self.platform.gateway.handle(target, gateway_request))
+        except Exception:
+            log.exception("HTTP trigger %s %s failed", target.kind, target.id)
+            return _from_gateway(responses.server_error())
 
-    async def _body(self, receive: Receive, limit: int) -> bytes | None:
-        """The whole request body, or None when it exceeds ``limit`` bytes."""
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    async def _internal(self, path: str, send: Send, query: str = "") -> None:
+    async def _internal(self, path: str, query: str = "", method: str = "GET", body: bytes = b"") -> Response:
         if path == "/_lamina/health":
-            body = json.dumps({"status": "ok", "version": __version__}).encode()
-            await _respond(send, 200, [(b"content-type", b"application/json")], body)
-            return
+            return Response(200, [_JSON], json.dumps({"status": "ok", "version": __version__}).encode())
         match = _CODE_PATH.fullmatch(path)
         if match:
             artifact = self.platform.code.get(match[1])
             if artifact is not None:
-                data = artifact.zip_path.read_bytes()
-                await _respond(send, 200, [(b"content-type", b"application/zip")], data)
-                return
+                return Response(200, [("content-type", "application/zip")], artifact.zip_path.read_bytes())
         platform = self.platform
+        stacks = await stack_endpoints.handle(platform.stacks, platform.settings, platform.clock, method, path, query,
+                                              body)
+        if stacks is not None:
+            return _answer(stacks)
         answer = await observability_endpoints.handle(platform.telemetry, platform.settings, platform.clock, path,
                                                       query)
         if answer is not None:
-            await _respond(send, *answer)
-            return
-        await _respond(send, 404, [(b"content-type", b"application/json")],
-                       json.dumps({"message": f"Not found: {path}"}).encode())
+            return _answer(answer)
+        return Response(404, [_JSON], json.dumps({"message": f"Not found: {path}"}).encode())
 
 
-async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _answer(answer: tuple[int, list[tuple[bytes, bytes]], bytes]) -> Response:
+    status, headers, body = answer
+    return Response(status, [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers], body)
+
+
+def _from_gateway(response: GatewayResponse) -> Response:
+    return Response(response.status, list(response.headers), response.body)

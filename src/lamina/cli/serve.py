@@ -1,41 +1,63 @@
-"""Running the server: uvicorn over the raw ASGI app, with a clean shutdown on SIGINT/SIGTERM."""
+"""Running the server: Lamina's HTTP server (:mod:`lamina.httpd`) on uvloop, with a clean shutdown on
+SIGINT/SIGTERM: stop accepting, let in-flight requests finish (30 s at most), stop the platform
+(environments, zygotes, stores), exit 0."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+import sys
 from pathlib import Path
-from types import FrameType
 
 import typer
-import uvicorn
 
 from lamina import __version__
 from lamina.app import Platform
 from lamina.config import Settings
+from lamina.httpd import HttpServer
 from lamina.server import LaminaApp
 
+log = logging.getLogger(__name__)
 
-class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, so the process would die of the
-    signal; a clean shutdown is a success and exits 0."""
+#: In-flight invocations get this long to finish on SIGINT/SIGTERM; then environments are killed.
+GRACE_SECONDS = 30.0
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()
+
+async def _serve(settings: Settings, examples: Path | None) -> int:
+    platform = Platform(settings, examples=examples)
+    try:
+        await platform.start()
+    except Exception:
+        log.exception("Lamina failed to start")
+        await platform.stop()
+        return 1
+    server = HttpServer(LaminaApp(platform))
+    try:
+        await server.start(settings.host, settings.port)
+    except OSError as error:
+        typer.echo(f"Lamina cannot listen on {settings.host}:{settings.port}: {error.strerror or error}", err=True)
+        await platform.stop()
+        return 1
+    typer.echo(f"Lamina {__version__} listening on {settings.endpoint} (region {settings.region}, "
+               f"data in {settings.data_dir})")
+    typer.echo(f"  export AWS_ENDPOINT_URL={settings.endpoint}")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await server.shutdown(GRACE_SECONDS)
+    await platform.stop()
+    return 0
 
 
 def run(settings: Settings, examples: Path | None = None) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step is noise
-    platform = Platform(settings, examples=examples)
-    config = uvicorn.Config(
-        LaminaApp(platform), host=settings.host, port=settings.port, lifespan="on",
-        loop="uvloop", http="httptools", log_level="warning", access_log=False,
-        backlog=4096,
-        # In-flight invocations get this long to finish on SIGINT/SIGTERM; then environments are killed.
-        timeout_graceful_shutdown=30,
-    )
-    typer.echo(f"Lamina {__version__} listening on {settings.endpoint} (region {settings.region}, "
-               f"data in {settings.data_dir})")
-    typer.echo(f"  export AWS_ENDPOINT_URL={settings.endpoint}")
-    _Server(config).run()
+    import uvloop
+
+    code = uvloop.run(_serve(settings, examples))
+    if code:
+        raise typer.Exit(code)
