@@ -199,13 +199,16 @@ def test_a_sam_stack_is_deployed_redeployed_changed_and_deleted(server: Server, 
     listed = ok_json(lamina(server, "stacks", "--output", "json"))
     assert {"name": name, "status": "UPDATE_COMPLETE"} in [{k: s[k] for k in ("name", "status")} for s in listed]
 
-    # Delete: everything goes but what DeletionPolicy Retain keeps (the layer version).
+    # Delete: everything goes but what DeletionPolicy Retain keeps (the layer version; retained function
+    # versions go with their function).
     deleted = ok_json(lamina(server, "delete", name, "--output", "json"))
     gone = {row["type"] for row in deleted["deleted"]}
     assert gone >= {"AWS::Lambda::Function", "AWS::Lambda::Alias", "AWS::Lambda::EventSourceMapping",
                     "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage", "AWS::SQS::Queue",
                     "AWS::Lambda::Permission"}
-    assert {row["type"] for row in deleted["retained"]} == {"AWS::Lambda::LayerVersion", "AWS::Lambda::Version"}
+    assert [row["type"] for row in deleted["retained"]] == ["AWS::Lambda::LayerVersion"]
+    layer_arn = deleted["retained"][0]["physicalId"]
+    assert lam.get_layer_version_by_arn(Arn=layer_arn)["LayerVersionArn"] == layer_arn
     with pytest.raises(ClientError):
         lam.get_function(FunctionName=function)
     assert not sqs.list_queues(QueueNamePrefix=name).get("QueueUrls")

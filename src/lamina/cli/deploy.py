@@ -223,7 +223,9 @@ def result_document(outcome: Outcome) -> dict[str, Any]:
 
 
 def show_result(out: Console, outcome: Outcome, *, changed: bool) -> None:
-    from rich.table import Table
+    """Where things are and the Outputs, one per line: URLs and ARNs are printed whole, never
+    folded into table cells, so they can be copied."""
+    from rich.markup import escape
 
     from lamina.deploy.outputs import summary
 
@@ -233,30 +235,21 @@ def show_result(out: Console, outcome: Outcome, *, changed: bool) -> None:
     else:
         out.print(f"Stack {state.name}: [bold green]{state.status}[/]")
     where = summary(state)
-    table = Table(title="Resources", title_justify="left", show_header=False)
-    table.add_column("kind")
-    table.add_column("logical id")
-    table.add_column("where", overflow="fold")
-    for item in where["functions"]:
-        table.add_row("function", item["logicalId"], item["name"])
-    for item in where["apis"]:
-        for url in item["urls"] or [item["endpoint"]]:
-            table.add_row("API", item["logicalId"], url)
-    for item in where["queues"]:
-        table.add_row("queue", item["logicalId"], item["url"])
-    for item in where["functionUrls"]:
-        table.add_row("function URL", item["logicalId"], item["url"])
-    if table.row_count:
-        out.print(table)
+    rows = [("function", item["logicalId"], item["name"]) for item in where["functions"]]
+    rows += [("API", item["logicalId"], url) for item in where["apis"] for url in item["urls"] or [item["endpoint"]]]
+    rows += [("queue", item["logicalId"], item["url"]) for item in where["queues"]]
+    rows += [("function URL", item["logicalId"], item["url"]) for item in where["functionUrls"]]
+    if rows:
+        out.print("[bold]Resources[/]")
+        widths = [max(len(row[i]) for row in rows) for i in (0, 1)]
+        for kind, lid, place in rows:
+            out.print(f"  {kind:<{widths[0]}}  {escape(lid):<{widths[1]}}  {escape(place)}")
     if state.outputs:
-        outputs = Table(title="Outputs", title_justify="left")
-        outputs.add_column("output")
-        outputs.add_column("value", overflow="fold")
-        outputs.add_column("description")
+        out.print("[bold]Outputs[/]")
         for name, item in state.outputs.items():
-            value = item["Value"]
-            outputs.add_row(name, value if isinstance(value, str) else json.dumps(value), item.get("Description", ""))
-        out.print(outputs)
+            value = item["Value"] if isinstance(item["Value"], str) else json.dumps(item["Value"])
+            note = f"  [dim]# {escape(item['Description'])}[/]" if item.get("Description") else ""
+            out.print(f"  {escape(name)} = {escape(value)}{note}")
 
 
 # -- delete ----------------------------------------------------------------------------------------
@@ -309,17 +302,15 @@ def _deleted(done: list[Done]) -> dict[str, Any]:
 
 
 def show_deleted(out: Console, document: dict[str, Any]) -> None:
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(title=f"Stack {document['stackName']} deleted ({document['region']})", title_justify="left")
-    for heading in ("resource", "type", "result"):
-        table.add_column(heading)
-    table.add_column("physical id", overflow="fold")
-    for row in document["deleted"]:
-        table.add_row(row["logicalId"], _short(row["type"]), "[red]deleted[/]", row["physicalId"])
-    for row in document["retained"]:
-        table.add_row(row["logicalId"], _short(row["type"]), "[cyan]retained[/]", row["physicalId"])
-    out.print(table)
+    out.print(f"Stack {document['stackName']} deleted ({document['region']})")
+    rows = [("deleted", row) for row in document["deleted"]] + [("retained", row) for row in document["retained"]]
+    if rows:
+        widths = [max(len(row["logicalId"]) for _, row in rows), max(len(_short(row["type"])) for _, row in rows)]
+        for result, row in rows:
+            style = "red" if result == "deleted" else "cyan"
+            out.print(f"  [{style}]{result:<8}[/]  {escape(row['logicalId']):<{widths[0]}}  "
+                      f"{_short(row['type']):<{widths[1]}}  {escape(row['physicalId'])}")
     if document["retained"]:
         out.print("Retained resources (DeletionPolicy Retain) stay in place; delete them with the AWS CLI if needed.")
-

@@ -223,11 +223,16 @@ def _change(run: _Run, handler: Handler, resource: Resource, prior: ResourceStat
 
 def _delete_all(run: _Run, doomed: list[ResourceState], progress: Progress) -> None:
     state = run.state
+    # A retained version of a function deleted now goes with it (as on AWS): it is not reported as kept.
+    dying = {item.physical_id for item in doomed
+             if item.type == "AWS::Lambda::Function" and item.deletion_policy != "Retain"}
     for item in delete_order(doomed):
         change = Change(item.logical_id, item.type, DELETE, prior=item)
         handler = handler_for(item.type)
         action = DELETE
-        if item.deletion_policy == "Retain" or (handler is not None and handler.noop):
+        if item.type == "AWS::Lambda::Version" and str(item.data.get("function", "")).split(":")[-1] in dying:
+            pass  # deleted with its function, next
+        elif item.deletion_policy == "Retain" or (handler is not None and handler.noop):
             action = RETAINED if item.deletion_policy == "Retain" else NOOP
         else:
             try:

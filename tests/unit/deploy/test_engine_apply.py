@@ -257,15 +257,27 @@ def test_a_permission_that_changes_is_removed_before_it_is_added_again() -> None
     assert aws.changes() == ["remove_permission", "add_permission"]
 
 
-def test_destroy_deletes_dependents_first_and_keeps_retained_resources() -> None:
+def test_destroy_deletes_dependents_first_and_retained_versions_go_with_their_function() -> None:
     aws = FakeAws()
     first = deploy(aws, typical())
     aws.log.clear()
     outcome = engine.destroy(first.state, aws.clients, sleep=lambda s: None)
     assert aws.changes() == ["remove_permission", "delete_alias", "delete_function", "delete_queue"]
     assert [(d.logical_id, d.action) for d in outcome.done if d.action != NOOP] == [
-        ("Invoke", DELETE), ("Live", DELETE), ("Version", RETAINED), ("Fn", DELETE), ("Dlq", DELETE)]
+        ("Invoke", DELETE), ("Live", DELETE), ("Version", DELETE), ("Fn", DELETE), ("Dlq", DELETE)]
     assert outcome.state.resources == {} and outcome.state.status == "DELETE_COMPLETE"
+
+
+def test_destroy_keeps_retained_resources_in_place() -> None:
+    aws = FakeAws()
+    layer = Resource("Layer", "AWS::Lambda::LayerVersion", {"Content": {"ZipFile": CODE}, "LayerName": "shared"},
+                     deletion_policy="Retain")
+    first = deploy(aws, stack(layer, Resource("Q", "AWS::SQS::Queue", {})))
+    aws.log.clear()
+    outcome = engine.destroy(first.state, aws.clients, sleep=lambda s: None)
+    assert aws.changes() == ["delete_queue"]
+    assert [(d.logical_id, d.action) for d in outcome.done] == [("Layer", RETAINED), ("Q", DELETE)]
+    assert outcome.state.resources == {}
 
 
 def test_deleting_what_is_already_gone_is_not_an_error() -> None:
