@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lamina.deploy.handlers.base import Applied, Context, Handler, drop_none, error_code, ignore_missing
+from lamina.deploy.handlers.base import Applied, Context, Handler, drop_none, error_code, ignore_missing, tag_dict
 from lamina.deploy.handlers.functions import as_int
 from lamina.deploy.state import ResourceState
 
@@ -48,6 +48,8 @@ def _mapping_params(props: Mapping[str, Any]) -> dict[str, Any]:
             params[name] = as_int(params[name])
     if isinstance(params.get("Enabled"), str):
         params["Enabled"] = params["Enabled"].lower() == "true"
+    if "Tags" in params:
+        params["Tags"] = tag_dict(params["Tags"])  # CloudFormation's Key/Value list, the API's map
     return params
 
 
