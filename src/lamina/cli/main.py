@@ -20,9 +20,16 @@ def _root() -> None:
 
 
 @app.command()
-def version() -> None:
+def version(output: Annotated[str, typer.Option(help="text or json")] = "text") -> None:
     """Print Lamina's version."""
-    typer.echo(__version__)
+    if output == "json":
+        import json
+
+        typer.echo(json.dumps({"version": __version__}))
+    elif output in ("text", "table"):
+        typer.echo(__version__)
+    else:
+        raise typer.BadParameter(f"--output is text or json, not {output}")
 
 
 @app.command()
@@ -35,15 +42,17 @@ def serve(
     account_id: Annotated[str | None, typer.Option(
         "--account-id", help="Account id in ARNs [env LAMINA_ACCOUNT_ID; default 000000000000]")] = None,
     examples: Annotated[Path | None, typer.Option(
-        help="Deploy the example functions in this folder at start (skips ones that exist)")] = None,
+        help="Deploy every example template in this folder (stack = folder name) once listening")] = None,
+    output: Annotated[str, typer.Option(help="table, or json: one JSON line saying where it listens")] = "table",
 ) -> None:
     """Start the Lamina server."""
+    _check_output(output)
     from lamina.cli.serve import run
     from lamina.config import Settings
 
     settings = Settings.from_environ(os.environ, host=host, port=port, data_dir=data_dir, region=region,
                                      account_id=account_id)
-    run(settings, examples)
+    run(settings, examples, output)
 
 
 @app.command()
@@ -78,12 +87,15 @@ def logs(
     log_group: Annotated[str | None, typer.Option("--log-group", help="Default /aws/lambda/FUNCTION")] = None,
     endpoint: Annotated[str | None, _ENDPOINT] = None,
     region: Annotated[str | None, typer.Option(help="Region [env AWS_REGION; default us-east-1]")] = None,
+    output: Annotated[str, typer.Option(
+        help="table, or json: one document (with --follow, one JSON object per event and line)")] = "table",
 ) -> None:
     """Print a function's log events (START/END/REPORT and its output)."""
+    _check_output(output)
     from lamina.cli.logs import run
 
     run(function, follow=follow, since=since, pattern=pattern, endpoint=endpoint, region=region,
-        log_group=log_group)
+        log_group=log_group, output=output)
 
 
 @app.command()
@@ -230,6 +242,56 @@ def stacks(
     from lamina.cli.stacks import run
 
     run(output=output, endpoint=endpoint, region=region)
+
+
+local_app = typer.Typer(help="Run a template without a server: an ephemeral Lamina in this process.",
+                        no_args_is_help=True)
+app.add_typer(local_app, name="local")
+
+_TEMPLATE = typer.Option("--template", "-t", help="Template file, or a folder holding template.yaml / "
+                         "template.json / serverless.yml")
+_OVERRIDES = typer.Option("--parameter-overrides", help="Template parameters as Key=Value; repeat it or give several "
+                          "in one string")
+
+
+@local_app.command("invoke")
+def local_invoke(
+    function: Annotated[str | None, typer.Argument(
+        help="Logical id or function name [default: the template's only function]")] = None,
+    event: Annotated[Path | None, typer.Option("--event", "-e", help="A file holding the event; - for stdin")] = None,
+    payload: Annotated[str | None, typer.Option(help="The event as JSON [default {}]")] = None,
+    template: Annotated[Path, _TEMPLATE] = Path("."),
+    parameter_overrides: Annotated[list[str] | None, _OVERRIDES] = None,
+    output: Annotated[str, _OUTPUT] = "table",
+) -> None:
+    """Deploy the template into an ephemeral Lamina and invoke one function: the result on stdout, its log
+    and REPORT on stderr (exit 1 on a function error, 2 when the template or the invoke is refused)."""
+    _check_output(output)
+    from lamina.cli.deploy import parse_overrides
+    from lamina.cli.invoke import read_payload
+    from lamina.cli.local import InvokeOptions, run_invoke
+
+    run_invoke(InvokeOptions(function, read_payload(payload, event), template,
+                             parse_overrides(parameter_overrides or []), output))
+
+
+@local_app.command("start-api")
+def local_start_api(
+    template: Annotated[Path, _TEMPLATE] = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 3000,
+    watch: Annotated[bool, typer.Option("--watch", help="Redeploy changed code or template before the next request")
+                     ] = False,
+    parameter_overrides: Annotated[list[str] | None, _OVERRIDES] = None,
+    output: Annotated[str, typer.Option(help="table, or json: one JSON object per line")] = "table",
+) -> None:
+    """Deploy the template into an ephemeral Lamina and serve its HTTP APIs at http://HOST:PORT/<path> until
+    Ctrl+C (several APIs share the port: the first with a route for the request answers)."""
+    _check_output(output)
+    from lamina.cli.deploy import parse_overrides
+    from lamina.cli.local import ApiOptions, run_start_api
+
+    run_start_api(ApiOptions(template, parse_overrides(parameter_overrides or []), host, port, watch, output))
 
 
 def main() -> None:

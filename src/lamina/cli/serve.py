@@ -1,10 +1,16 @@
 """Running the server: Lamina's HTTP server (:mod:`lamina.httpd`) on uvloop, with a clean shutdown on
 SIGINT/SIGTERM: stop accepting, let in-flight requests finish (30 s at most), stop the platform
-(environments, zygotes, stores), exit 0."""
+(environments, zygotes, stores), exit 0.
+
+With ``--examples`` the example templates are deployed once the server listens, in the background
+(:class:`lamina.examples.ExampleDeployer`). ``--output json`` prints one JSON line saying where the
+server listens instead of the two lines of text.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -24,8 +30,8 @@ log = logging.getLogger(__name__)
 GRACE_SECONDS = 30.0
 
 
-async def _serve(settings: Settings, examples: Path | None) -> int:
-    platform = Platform(settings, examples=examples)
+async def _serve(settings: Settings, examples: Path | None, output: str) -> int:
+    platform = Platform(settings)
     try:
         await platform.start()
     except Exception:
@@ -39,25 +45,41 @@ async def _serve(settings: Settings, examples: Path | None) -> int:
         typer.echo(f"Lamina cannot listen on {settings.host}:{settings.port}: {error.strerror or error}", err=True)
         await platform.stop()
         return 1
-    typer.echo(f"Lamina {__version__} listening on {settings.endpoint} (region {settings.region}, "
-               f"data in {settings.data_dir})")
-    typer.echo(f"  export AWS_ENDPOINT_URL={settings.endpoint}")
+    if output == "json":
+        typer.echo(json.dumps({"version": __version__, "endpoint": settings.endpoint, "region": settings.region,
+                               "accountId": settings.account_id, "dataDir": str(settings.data_dir)}))
+    else:
+        typer.echo(f"Lamina {__version__} listening on {settings.endpoint} (region {settings.region}, "
+                   f"data in {settings.data_dir})")
+        typer.echo(f"  export AWS_ENDPOINT_URL={settings.endpoint}")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    deployer = None
+    if examples is not None:
+        from lamina.examples import ExampleDeployer
+
+        deployer = ExampleDeployer(examples, settings)
+        deployer.start()
     await stop.wait()
+    if deployer is not None:
+        # Asked first, so a deploy the shutdown cuts short is not logged as a failure; joined after the
+        # server stopped answering it, which ends its last call.
+        deployer.cancel()
     await server.shutdown(GRACE_SECONDS)
+    if deployer is not None:
+        await asyncio.to_thread(deployer.join)
     await platform.stop()
     return 0
 
 
-def run(settings: Settings, examples: Path | None = None) -> None:
+def run(settings: Settings, examples: Path | None = None, output: str = "table") -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step is noise
     import uvloop
 
-    code = uvloop.run(_serve(settings, examples))
+    code = uvloop.run(_serve(settings, examples, output))
     if code:
         raise typer.Exit(code)
