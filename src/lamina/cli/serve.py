@@ -45,6 +45,11 @@ async def _serve(settings: Settings, examples: Path | None, output: str) -> int:
         typer.echo(f"Lamina cannot listen on {settings.host}:{settings.port}: {error.strerror or error}", err=True)
         await platform.stop()
         return 1
+    # Before saying where it listens: whoever reads that line may signal at once.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     if output == "json":
         typer.echo(json.dumps({"version": __version__, "endpoint": settings.endpoint, "region": settings.region,
                                "accountId": settings.account_id, "dataDir": str(settings.data_dir)}))
@@ -53,10 +58,6 @@ async def _serve(settings: Settings, examples: Path | None, output: str) -> int:
                    f"data in {settings.data_dir})")
         typer.echo(f"  export AWS_ENDPOINT_URL={settings.endpoint}")
     sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     deployer = None
     if examples is not None:
         from lamina.examples import ExampleDeployer
