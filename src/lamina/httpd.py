@@ -60,6 +60,8 @@ class Request:
     body: bytes = b""
     client: str = "127.0.0.1"
     http_version: str = "1.1"
+    #: The application's own note about the request, made in ``limit`` and read in ``handle``.
+    note: object = None
 
     def header(self, name: str) -> str | None:
         """Header ``name`` (lower-case); repeated lines joined with ``,``; None when absent."""
@@ -180,12 +182,13 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         request = self._pending = self._request()
         self._limit = self._handler.limit(request)
-        length = request.header("content-length")
-        if length is not None and length.isdigit() and int(length) > self._limit:
-            self._refuse(request)
-            return
-        if request.header("expect") == "100-continue" and self._transport is not None:
-            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        for name, value in self._headers:
+            if name == "content-length":
+                if value.isdigit() and int(value) > self._limit:
+                    self._refuse(request)
+                    return
+            elif name == "expect" and value.lower() == "100-continue" and self._transport is not None:
+                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)

@@ -42,12 +42,16 @@ class LaminaApp:
         self._default_host = f"{settings.host}:{settings.port}"
 
     def _target(self, request: Request) -> Target | None:
-        """The HTTP trigger a request is for, if any: one suffix test and one prefix test, so AWS API
-        requests pay nothing more."""
+        """The HTTP trigger a request is for, if any (worked out once, in :meth:`limit`): one suffix
+        test and one prefix test, so AWS API requests pay nothing more."""
+        if request.note is not None:
+            return request.note if isinstance(request.note, Target) else None
         hostname = (request.header("host") or "").partition(":")[0]
+        target = None
         if hostname.endswith(".localhost") or request.path.startswith(_GATEWAY_PREFIXES):
-            return target_of(hostname, request.path)
-        return None
+            target = target_of(hostname, request.path)
+        request.note = target if target is not None else False
+        return target
 
     def limit(self, request: Request) -> int:
         target = self._target(request)

@@ -26,6 +26,9 @@ from lamina.ids import new_request_id
 
 log = logging.getLogger(__name__)
 
+#: Distinct requests whose route match is remembered (the cache starts over when full).
+_PICK_CACHE = 4096
+
 ProviderMethod = Callable[[RequestContext, dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
 
 
@@ -50,12 +53,15 @@ class Dispatcher:
         self._services: list[Registration] = []
         self._by_target: dict[str, Registration] = {}
         self._by_signing_name: dict[str, Registration] = {}
+        self._picked: dict[tuple[str | None, str | None, str, str, str],
+                           tuple[Registration | None, OperationCall | None]] = {}
 
     def register(self, service: str, protocol: WireProtocol, provider: object) -> None:
         """Serve ``service`` (botocore name) with ``protocol``, calling methods of ``provider``.
 
         The first registration of a SigV4 signing name or target prefix wins.
         """
+        self._picked.clear()
         registration = Registration(service, protocol, provider)
         self._services.append(registration)
         if protocol.target_prefix is not None:
@@ -106,6 +112,20 @@ class Dispatcher:
 
     def _pick(self, request: HttpRequest,
               scope_service: str | None) -> tuple[Registration | None, OperationCall | None]:
+        # Clients repeat the same few requests (an Invoke of one function, SendMessage to one queue):
+        # remembering what a (target, service, method, path, query) matched skips the route regexes
+        # and label decoding. Labels are read-only (a Mapping), so sharing the call is safe.
+        key = (request.headers.get("x-amz-target"), scope_service, request.method, request.path, request.query)
+        found = self._picked.get(key)
+        if found is None:
+            found = self._pick_uncached(request, scope_service)
+            if len(self._picked) >= _PICK_CACHE:
+                self._picked.clear()
+            self._picked[key] = found
+        return found
+
+    def _pick_uncached(self, request: HttpRequest,
+                       scope_service: str | None) -> tuple[Registration | None, OperationCall | None]:
         target = request.headers.get("x-amz-target")
         found = self._by_target.get(target.partition(".")[0]) if target is not None else None
         if found is None and scope_service is not None:

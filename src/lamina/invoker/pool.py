@@ -22,8 +22,14 @@ class WarmPool:
         stack = self._idle.get(key, {}).get(revision)
         while stack:
             env = stack.pop()
-            if env.state is EnvState.IDLE:
-                return env
+            if env.state is not EnvState.IDLE:
+                continue
+            if env.lost_runtime():
+                # Killed from outside: the zygote's exit notice may still be on its way, but the
+                # runtime's connection is already gone. Never hand such an environment work.
+                env.kill()
+                continue
+            return env
         return None
 
     def put(self, key: FunctionKey, revision: str, env: Environment) -> None:

@@ -174,6 +174,10 @@ class Environment:
         assert self._ready is not None
         await asyncio.shield(self._ready)
 
+    def lost_runtime(self) -> bool:
+        """The runtime was waiting for work and its Runtime API connection has closed (it died)."""
+        return self._parked is not None and not self._parked.open
+
     # -- invoking --------------------------------------------------------------------------
 
     def submit(self, invocation: Invocation, timeout_s: float) -> asyncio.Future[Outcome]:

@@ -99,7 +99,9 @@ def test_sqs_bodies_match_as_json_objects_or_as_text() -> None:
 # -- properties -------------------------------------------------------------------------------------
 
 scalars = st.one_of(st.text(max_size=8), st.integers(-1000, 1000), st.booleans(), st.none())
-records = st.dictionaries(st.text(min_size=1, max_size=5), scalars, min_size=1, max_size=5)
+# "$or" is the pattern language's one reserved key: a record field of that name cannot be matched by name.
+records = st.dictionaries(st.text(min_size=1, max_size=5).filter(lambda key: key != "$or"), scalars, min_size=1,
+                          max_size=5)
 
 
 @given(records)
