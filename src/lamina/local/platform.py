@@ -23,15 +23,19 @@ import os
 import shutil
 import socket
 import stat
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamina.app import Platform
 from lamina.config import Settings
 from lamina.httpd import HttpServer
+
+if TYPE_CHECKING:
+    from lamina.deploy.handlers.base import Clients
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +46,11 @@ _BIND_ATTEMPTS = 5
 
 def local_settings(environ: Mapping[str, str], data_dir: Path, port: int) -> Settings:
     """The ephemeral platform's settings: the environment's ``LAMINA_*`` choices (isolation,
-    runtimes, limits, region), with its own data directory and port, no authentication, and an
-    X-Ray listener on a free port (2000 belongs to a ``lamina serve`` that may be running)."""
-    return Settings.from_environ(environ, host="127.0.0.1", port=port, data_dir=data_dir, auth=False,
-                                 xray_port=0)
+    runtimes, limits, region), with its own data directory, SQLite database (never a shared
+    ``LAMINA_DATABASE_URL``) and port, no authentication, and an X-Ray listener on a free port
+    (2000 belongs to a ``lamina serve`` that may be running)."""
+    return Settings.from_environ(environ, host="127.0.0.1", port=port, data_dir=data_dir, database_url="",
+                                 auth=False, xray_port=0)
 
 
 def _free_port() -> int:
@@ -117,8 +122,8 @@ class EphemeralPlatform:
             self._server = server
             return
 
-    def clients(self, region: str | None = None) -> Any:
-        """The deploy engine's clients (:class:`lamina.deploy.handlers.base.Clients`) for ``region``."""
+    def clients(self, region: str | None = None) -> Clients:
+        """The deploy engine's clients for ``region``."""
         from lamina.deploy.handlers.base import Clients
 
         where = region or self.settings.region
@@ -160,6 +165,9 @@ def remove_tree(root: Path) -> None:
                 os.chmod(path, os.stat(path).st_mode | stat.S_IWUSR | stat.S_IXUSR | stat.S_IRUSR)
         function(path)
 
-    if root.exists():
-        # onerror: the Python 3.11 spelling (onexc arrived in 3.12).
+    if not root.exists():
+        return
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(root, onexc=unseal)
+    else:  # onexc arrived in 3.12, which deprecates onerror
         shutil.rmtree(root, onerror=unseal)
