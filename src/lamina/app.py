@@ -6,7 +6,6 @@ import asyncio
 import gc
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lamina.aws.auth import authenticator, credential_accounts, parse_credentials
 from lamina.aws.dispatch import Dispatcher
@@ -74,7 +73,6 @@ class Platform:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     #: A folder of example functions to deploy at start (``make run``).
-    examples: Path | None = None
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -174,12 +172,6 @@ class Platform:
         off = [f"{name} ({info['reason']})" for name, info in self.features.items() if info["state"] != "on"]
         if off:
             log.warning("isolation features not in use: %s", "; ".join(off))
-        if self.examples is not None:
-            from lamina.examples import deploy
-
-            names = await deploy(self.settings, self.registry, self.examples)
-            if names:
-                log.warning("deployed example functions: %s", ", ".join(names))
         # What start-up allocated (service models, caches: ~100k objects) lives as long as the
         # process; freezing it keeps full collections, which the background observability batches
         # trigger, from scanning it again and again (docs/performance.md, "Observability overhead").

@@ -10,25 +10,16 @@ as stack ``<folder name>`` through the deploy engine, against the server's own e
 serving is not delayed; each example's outcome is logged, and an example that fails to deploy
 logs an error and leaves the server and the other examples alone. Builds are cached in the data
 directory, not in the example folders.
-
-:func:`deploy` is the older seeding of folders holding a ``function.json`` (CreateFunction members)
-and a ``src/`` folder, which :class:`lamina.app.Platform` still runs when given ``examples``.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import threading
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lamina.config import Settings
-from lamina.registry.functions import FunctionRegistry
-from lamina.registry.model import Code, FunctionVersion
-from lamina.services.lambda_.shapes import configuration_changes
 
 log = logging.getLogger(__name__)
 
@@ -127,30 +118,3 @@ class ExampleDeployer:
                 log.info("example %s deployed: %s", outcome.name, ", ".join(outcome.changes))
             else:
                 log.info("example %s is up to date", outcome.name)
-
-
-def zip_folder(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
-
-
-async def deploy(settings: Settings, registry: FunctionRegistry, examples: Path) -> list[str]:
-    """Create the ``function.json`` example functions that don't exist yet; returns their names."""
-    deployed: list[str] = []
-    for spec_file in sorted(examples.glob("*/function.json")):
-        spec = json.loads(spec_file.read_text())
-        name = spec["FunctionName"]
-        if registry.find(settings.region, name) is not None:
-            continue
-        fn = FunctionVersion(region=settings.region, account_id=settings.account_id, name=name,
-                             runtime=spec["Runtime"], handler=spec["Handler"],
-                             role=f"arn:aws:iam::{settings.account_id}:role/lamina-example",
-                             code=Code("", "", 0), revision_id="", last_modified="")
-        fn = fn.replace(**configuration_changes(spec))
-        await registry.create(fn, zip_folder(spec_file.parent / "src"))
-        deployed.append(name)
-    return deployed
