@@ -117,3 +117,26 @@ def handler(event, context):
     return [task_root, tmp]
 """)
     assert invoke_json(lambda_client, name)[1] == ["read-only", 2]
+
+
+CHANNEL = """
+import os, stat, socket
+def handler(event, context):
+    kind = os.fstat(3).st_mode
+    peer = socket.socket(fileno=os.dup(3))
+    family = peer.family
+    peer.detach()
+    return {"socket": stat.S_ISSOCK(kind), "unix": family == socket.AF_UNIX,
+            "variable": os.environ.get("_LAMINA_RUNTIME_FD"), "api": os.environ.get("AWS_LAMBDA_RUNTIME_API")}
+"""
+
+
+def test_python_functions_talk_to_the_platform_over_a_private_socket_pair(lambda_client: Any) -> None:
+    # Lamina's bootstrap gets its invocations as frames on fd 3 (lamina.sandbox.channel), not over HTTP;
+    # the HTTP Runtime API is still announced for code that looks for it.
+    name = create_python_function(lambda_client, CHANNEL)
+    answer, payload = invoke_json(lambda_client, name, {})
+    assert "FunctionError" not in answer, payload
+    assert payload["socket"] is True and payload["unix"] is True
+    assert payload["variable"] is None
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", payload["api"])

@@ -20,11 +20,13 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 
+from lamina.sandbox.channel import FramedChannel
 from lamina.sandbox.memory import MemoryProbe
-from lamina.sandbox.runtime_api import Reply, RuntimeApiServer
+from lamina.sandbox.runtime_api import Parked, RuntimeApiServer
 from lamina.sandbox.spawner import Zygote
 from lamina.types import FunctionErrorType
 
@@ -124,7 +126,10 @@ class Environment:
         self.pinned = False
         self._zygote = zygote
         self._api = RuntimeApiServer(self, max_response_bytes)
-        self._parked: Reply | None = None
+        self._parked: Parked | None = None
+        self._max_response_bytes = max_response_bytes
+        #: Lamina's own bootstrap talks over a socket pair instead of HTTP (see :mod:`.channel`).
+        self._channel: FramedChannel | None = None
         self._current: _Current | None = None
         self._ready: asyncio.Future[None] | None = None
         self._read_fd = -1
@@ -159,8 +164,16 @@ class Environment:
         self._ready = self._loop.create_future()
         request = self.spec.request()
         request["env"] = env
+        fds = [write_fd]
+        theirs: socket.socket | None = None
+        if self.spec.exec_argv is None:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            fds.append(theirs.fileno())
+            channel = FramedChannel(self, self._max_response_bytes)
+            await self._loop.connect_accepted_socket(lambda: channel, ours)
+            self._channel = channel
         try:
-            spawned = await self._zygote.spawn(request, write_fd, self._on_exit)
+            spawned = await self._zygote.spawn(request, fds, self._on_exit)
             self.pid = spawned.pid
             self._memory = MemoryProbe(spawned.pid, spawned.memory_dir)
         except BaseException:
@@ -168,6 +181,8 @@ class Environment:
             raise
         finally:
             os.close(write_fd)
+            if theirs is not None:
+                theirs.close()
 
     async def wait_ready(self) -> None:
         """Until the runtime first asks for work (init done) or the environment dies."""
@@ -231,7 +246,7 @@ class Environment:
 
     # -- Runtime API callbacks -------------------------------------------------------------
 
-    def on_next(self, reply: Reply) -> None:
+    def on_next(self, reply: Parked) -> None:
         if not self.ready_at:
             self.ready_at = time.monotonic()
         if self._ready is not None and not self._ready.done():
@@ -338,6 +353,8 @@ class Environment:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
         self._api.close()
+        if self._channel is not None:
+            self._channel.close()
         self._parked = None
         if self.state is not EnvState.DEAD:
             self.state = EnvState.DEAD

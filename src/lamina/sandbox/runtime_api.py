@@ -21,10 +21,21 @@ _REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden"
             405: b"Method Not Allowed", 413: b"Payload Too Large", 500: b"Internal Server Error"}
 
 
+class Parked(Protocol):
+    """A runtime waiting for work: :class:`Reply` here, or a framed channel's (:mod:`.channel`)."""
+
+    @property
+    def open(self) -> bool:
+        """False once the runtime's connection is gone."""
+
+    def invocation(self, payload: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        """Hand the runtime one invocation."""
+
+
 class RuntimeApiHandler(Protocol):
     """What the environment behind a Runtime API listener must do. Calls arrive on the loop."""
 
-    def on_next(self, reply: Reply) -> None:
+    def on_next(self, reply: Parked) -> None:
         """The runtime is ready for work; answer with ``reply.invocation(...)`` when there is some."""
 
     def on_response(self, request_id: str, body: bytes) -> int:

@@ -75,7 +75,7 @@ class Zygote:
         self._exits: dict[int, ExitCallback] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_used = time.monotonic()
-        self._outbox: deque[tuple[bytes, int, asyncio.Future[None]]] = deque()
+        self._outbox: deque[tuple[bytes, list[int], asyncio.Future[None]]] = deque()
         self._writing = False
 
     @property
@@ -112,8 +112,9 @@ class Zygote:
         assert self._features is not None
         return await asyncio.shield(self._features)
 
-    async def spawn(self, request: dict[str, Any], output_fd: int, on_exit: ExitCallback) -> Spawned:
-        """Fork an environment (``request`` as zygote.py documents, without ``id``)."""
+    async def spawn(self, request: dict[str, Any], fds: list[int], on_exit: ExitCallback) -> Spawned:
+        """Fork an environment (``request`` as zygote.py documents, without ``id``); ``fds`` are the
+        output pipe's write end and, for Lamina's bootstrap, the runtime's end of its channel."""
         if self._sock is None or not self.alive:
             self.close()
             self.start()
@@ -124,7 +125,7 @@ class Zygote:
         self._pending[request_id] = future
         message = json.dumps({"id": request_id, **request}).encode()
         try:
-            await self._send(message, output_fd)
+            await self._send(message, fds)
         except OSError as error:
             self._pending.pop(request_id, None)
             raise ZygoteError(f"zygote for {self.python} is unavailable: {error}") from error
@@ -132,26 +133,26 @@ class Zygote:
         self._exits[spawned.pid] = on_exit
         return spawned
 
-    async def _send(self, message: bytes, fd: int) -> None:
+    async def _send(self, message: bytes, fds: list[int]) -> None:
         """Send one request. A burst of cold starts can outrun the zygote and a datagram socket's
         queue is short (``net.unix.max_dgram_qlen``), so requests wait in order in an outbox that is
         flushed whenever the socket becomes writable."""
         assert self._loop is not None
         sent: asyncio.Future[None] = self._loop.create_future()
-        self._outbox.append((message, fd, sent))
+        self._outbox.append((message, fds, sent))
         if len(self._outbox) == 1:
             self._flush_outbox()
         await sent
 
     def _flush_outbox(self) -> None:
         while self._outbox:
-            message, fd, sent = self._outbox[0]
+            message, fds, sent = self._outbox[0]
             if sent.done():  # the waiting request was cancelled
                 self._outbox.popleft()
                 continue
             try:
                 assert self._sock is not None
-                socket.send_fds(self._sock, [message], [fd])
+                socket.send_fds(self._sock, [message], fds)
             except BlockingIOError:
                 if not self._writing and self._sock is not None and self._loop is not None:
                     self._loop.add_writer(self._sock.fileno(), self._flush_outbox)
@@ -222,7 +223,7 @@ class Zygote:
             self._sock.close()
         self._sock = None
         while self._outbox:
-            _message, _fd, sent = self._outbox.popleft()
+            _message, _fds, sent = self._outbox.popleft()
             if not sent.done():
                 sent.set_exception(ConnectionResetError(f"zygote for {self.python} exited"))
 

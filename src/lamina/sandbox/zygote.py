@@ -10,8 +10,10 @@ zygote → platform  first ``{"features": {...}}``; then ``{"id": n, "pid": pid,
                    or ``{"id": n, "error": "..."}`` per spawn; and ``{"exit": pid, "status": s,
                    "oom": bool, "peak": bytes}`` for every environment that ends.
 platform → zygote  ``{"id": n, "env": {...}, "code": {"sha": ..., "path": ...}, "memory_mb": m,
-                   "tmp_mb": t, "exec": [argv] | null}`` with one fd attached (``SCM_RIGHTS``):
-                   the write end of the environment's output pipe.
+                   "tmp_mb": t, "exec": [argv] | null}`` with fds attached (``SCM_RIGHTS``):
+                   the write end of the environment's output pipe, and for Lamina's own
+                   bootstrap the runtime's end of its channel (:mod:`lamina.sandbox.channel`),
+                   which the runtime finds as fd 3, named in ``_LAMINA_RUNTIME_FD``.
 
 The zygote is every environment's parent: it reaps them, returns their cgroups to the pool and
 reports each exit. When the platform goes away (EOF, including after ``kill -9``) it kills every
@@ -34,6 +36,8 @@ import sys
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
+#: Where the runtime finds its end of the platform's channel (see lamina.sandbox.channel).
+CHANNEL_FD = 3
 MAX_MESSAGE = 1 << 20
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -110,25 +114,27 @@ class Zygote:
     def send(self, message: dict[str, Any]) -> None:
         self.sock.sendmsg([json.dumps(message).encode()])
 
-    def spawn(self, message: dict[str, Any], output_fd: int) -> None:
+    def spawn(self, message: dict[str, Any], fds: list[int]) -> None:
         """Hand a spare environment its function (forking one if none is ready) and answer its pid."""
         try:
             spare = self.spares.pop(0) if self.spares else self._fork_spare()
         except OSError as error:
-            os.close(output_fd)
+            for fd in fds:
+                os.close(fd)
             self.send({"id": message["id"], "error": f"cannot start an environment: {error}"})
             return
         child = spare.child
         try:
             if child.cgroup is not None and self.cgroups is not None:
                 self.cgroups.set_memory(child.cgroup, message["memory_mb"])
-            socket.send_fds(spare.channel, [json.dumps(message).encode()], [output_fd])
+            socket.send_fds(spare.channel, [json.dumps(message).encode()], fds)
         except OSError as error:
             os.killpg(spare.pid, signal.SIGKILL)
             self.send({"id": message["id"], "error": f"cannot start an environment: {error}"})
             return
         finally:
-            os.close(output_fd)
+            for fd in fds:
+                os.close(fd)
             spare.channel.close()
         memory = self.cgroups.memory_dir(child.cgroup) if self.cgroups and child.cgroup else None
         self.send({"id": message["id"], "pid": spare.pid, "memory": memory})
@@ -192,18 +198,20 @@ class Zygote:
                 if runtime != 0:
                     _init(runtime, status_fd)
                 self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            data, fds, _flags, _addr = socket.recv_fds(channel, MAX_MESSAGE, 1)
+            data, fds, _flags, _addr = socket.recv_fds(channel, MAX_MESSAGE, 2)
             if not data or not fds:
                 os._exit(0)  # the zygote went away before assigning work
-            self._assigned(json.loads(data), fds[0], cgroup, tmp)
+            self._assigned(json.loads(data), fds, cgroup, tmp)
         except BaseException as error:
             try:
                 os.write(2, f"lamina: environment failed to start: {error}\n".encode())
             finally:
                 os._exit(127)
 
-    def _assigned(self, message: dict[str, Any], output_fd: int, cgroup: str | None, tmp: str | None) -> None:
+    def _assigned(self, message: dict[str, Any], fds: list[int], cgroup: str | None, tmp: str | None) -> None:
         """The runtime process, once it knows its function: mount its world, drop privileges, run."""
+        output_fd = fds[0]
+        channel_fd = fds[1] if len(fds) > 1 else -1
         try:
             # Output first, so a failure below is reported in the invocation's log.
             os.dup2(output_fd, 1)
@@ -233,7 +241,12 @@ class Zygote:
                 self._invalid_entrypoint(argv[0], env)
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)
-            os.closerange(3, 65536)
+            keep = 3
+            if channel_fd >= 0 and not argv:
+                os.dup2(channel_fd, CHANNEL_FD)
+                env["_LAMINA_RUNTIME_FD"] = str(CHANNEL_FD)
+                keep = CHANNEL_FD + 1
+            os.closerange(keep, 65536)
             os.umask(0o022)
             os.environ.clear()
             os.environ.update(env)
@@ -384,7 +397,7 @@ def serve(fd: int, config: dict[str, Any]) -> None:
                         break
                     if not data:
                         return
-                    zygote.spawn(json.loads(data), fds[0])
+                    zygote.spawn(json.loads(data), fds)
     except (BrokenPipeError, ConnectionResetError):
         return
     finally:

@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -686,6 +687,81 @@ class RuntimeApiClient:
             rfile.readline(65537)
 
 
+class FramedRuntimeClient:
+    """The Runtime API's calls as frames on the socket pair the zygote handed over (fd in
+    ``_LAMINA_RUNTIME_FD``); the format is documented in ``lamina.sandbox.channel``.
+
+    A result and the request for the next invocation go out in one write; a refused result (the
+    HTTP API's 4xx) comes back as an ``S`` frame before the next invocation and is reported on
+    stderr as the HTTP client's caller reports it.
+    """
+
+    _HEAD = struct.Struct("!cII")
+
+    def __init__(self, fd: int) -> None:
+        self._sock = socket.socket(fileno=fd)
+        self._rfile = self._sock.makefile("rb")
+        self._ready = self._frame(b"N", [])
+        self._started = False
+        self.connections = 1
+
+    def next_invocation(self) -> tuple[dict[str, str], bytes]:
+        if not self._started:
+            self._started = True
+            self._send(self._ready)
+        while True:
+            kind, fields, body = self._read()
+            if kind == b"I":
+                return {fields[i]: fields[i + 1] for i in range(0, len(fields) - 1, 2)}, body
+            if kind == b"S" and fields:
+                sys.stderr.write(f"lamina bootstrap: the Runtime API answered {fields[0]} to the result of "
+                                 f"request {_request_id}: {fields[1] if len(fields) > 1 else ''}\n")
+                continue
+            raise RuntimeApiError(f"unexpected frame {kind!r} from the platform")
+
+    def post_response(self, request_id: str, payload: bytes, content_type: str) -> int:
+        self._send(self._frame(b"R", [request_id, content_type], payload) + self._ready)
+        return 202
+
+    def post_error(self, request_id: str, body: bytes, error_type: str, xray_cause: str) -> int:
+        cause = xray_cause if len(xray_cause) < _XRAY_CAUSE_LIMIT else ""
+        self._send(self._frame(b"E", [request_id, error_type, cause], body) + self._ready)
+        return 202
+
+    def post_init_error(self, body: bytes, error_type: str) -> int:
+        self._send(self._frame(b"X", [error_type], body))
+        return 202
+
+    def close(self) -> None:
+        self._rfile.close()
+        self._sock.close()
+
+    def _frame(self, kind: bytes, fields: list[str], body: bytes = b"") -> bytes:
+        header = "\0".join(field.replace("\0", " ") for field in fields).encode("utf-8", "replace")
+        return self._HEAD.pack(kind, len(header), len(body)) + header + body
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._sock.sendall(data, _SEND_FLAGS)
+        except OSError as error:
+            raise RuntimeApiError(f"Runtime API channel failed: {error}") from None
+
+    def _read(self) -> tuple[bytes, list[str], bytes]:
+        rfile = self._rfile
+        try:
+            head = rfile.read(self._HEAD.size)
+            if len(head) < self._HEAD.size:
+                raise RuntimeApiError("the platform closed the Runtime API channel")
+            kind, header_length, body_length = self._HEAD.unpack(head)
+            header = rfile.read(header_length) if header_length else b""
+            body = rfile.read(body_length) if body_length else b""
+        except OSError as error:
+            raise RuntimeApiError(f"Runtime API channel failed: {error}") from None
+        if len(header) < header_length or len(body) < body_length:
+            raise RuntimeApiError("the platform closed the Runtime API channel")
+        return kind, header.decode("utf-8", "replace").split("\0") if header else [], body
+
+
 def _header(value: str) -> str:
     """A header value that cannot break the request (an exception class name can be anything)."""
     return value.replace("\r", " ").replace("\n", " ")
@@ -745,7 +821,8 @@ def load_handler(handler: str) -> Handler:
 class _Runtime:
     """State of one running environment: built once by main(), then used by every invocation."""
 
-    def __init__(self, client: RuntimeApiClient, codec: _Codec, json_logs: bool, info: _FunctionInfo) -> None:
+    def __init__(self, client: RuntimeApiClient | FramedRuntimeClient, codec: _Codec, json_logs: bool,
+                 info: _FunctionInfo) -> None:
         self.client = client
         self.codec = codec
         self.json_logs = json_logs
@@ -834,8 +911,10 @@ def main() -> NoReturn:
     _install_write_through()
     json_logs = environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
     _setup_logging(json_logs, _log_level(environ.get("AWS_LAMBDA_LOG_LEVEL")))
+    channel = environ.pop("_LAMINA_RUNTIME_FD", "")
     try:
-        client = RuntimeApiClient(address)
+        client: RuntimeApiClient | FramedRuntimeClient = (
+            FramedRuntimeClient(int(channel)) if channel.isdigit() else RuntimeApiClient(address))
         runtime = _Runtime(client, _Codec(_ensure_ascii(environ.get("AWS_EXECUTION_ENV", ""))),
                            json_logs, _FunctionInfo(environ))
         _prepare_sys_path(environ.get("LAMBDA_TASK_ROOT"))
