@@ -25,6 +25,7 @@ from lamina.registry.code import CodeStore
 from lamina.registry.functions import FunctionRegistry
 from lamina.registry.layers import LayerRegistry
 from lamina.registry.policies import PolicyRegistry, allows
+from lamina.sandbox import init as native_init
 from lamina.sandbox.spawner import Spawner, ZygoteConfig
 from lamina.services.apigatewayv2.protocol import ApiGatewayV2Protocol
 from lamina.services.apigatewayv2.provider import ApiGatewayV2Provider
@@ -95,7 +96,8 @@ class Platform:
         self.logs: LogSink = self.telemetry.logs if settings.observability else NullLogSink()
         self.spawner = Spawner(ZygoteConfig(
             isolation=settings.isolation, code_root=str((settings.data_dir / "code").resolve()),
-            hide=(str(settings.data_dir.resolve()),), tmp_root=str((settings.data_dir / "tmp").resolve())))
+            hide=(str(settings.data_dir.resolve()),), tmp_root=str((settings.data_dir / "tmp").resolve()),
+            init=native_init.build_quietly(native_init.cache_folder(settings.data_dir))))
         self.invoker = Invoker(settings, self.registry, self.spawner, self.logs, self.clock,
                                opt_tree=self.layers.opt_tree)
         if settings.observability:

@@ -179,3 +179,22 @@ def test_timeout_kills_every_process_of_the_environment(lambda_client: Any, feat
             break
         time.sleep(0.1)
     assert not survivors, f"processes outlived their environment: {survivors}"
+
+
+INIT_PROBE = """
+def handler(event, context):
+    with open("/proc/1/cmdline", "rb") as f:
+        init = f.read().split(b"\\0")[0].decode()
+    import os
+    return {"init": init, "pid": os.getpid()}
+"""
+
+
+def test_the_namespace_init_is_the_native_program(lambda_client: Any, features: dict[str, Any]) -> None:
+    # PID 1 of the environment's namespace is the small C init, not a second copy of the zygote's
+    # Python (docs/performance.md, "PSS per idle environment").
+    _require(features, "namespaces", "native_init")
+    name = create_python_function(lambda_client, INIT_PROBE)
+    found, error = _invoke(lambda_client, name)
+    assert error is None, found
+    assert found == {"init": "lamina-init", "pid": 2}

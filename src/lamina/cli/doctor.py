@@ -15,6 +15,7 @@ from typing import Any
 from lamina import __version__
 from lamina.config import Settings
 from lamina.invoker import runtimes
+from lamina.sandbox import init as native_init
 from lamina.sandbox.spawner import Spawner, ZygoteConfig
 
 
@@ -22,7 +23,8 @@ async def _isolation(settings: Settings) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lamina-doctor-") as scratch:
         code = Path(scratch) / "code"
         code.mkdir()
-        spawner = Spawner(ZygoteConfig(settings.isolation, str(code), (scratch,), scratch))
+        init = native_init.build_quietly(native_init.cache_folder(Path(scratch)))
+        spawner = Spawner(ZygoteConfig(settings.isolation, str(code), (scratch,), scratch, init))
         try:
             features: dict[str, Any] = await asyncio.wait_for(
                 spawner.zygote(runtimes.default_python(settings)).features(), 30)

@@ -44,10 +44,12 @@ class ZygoteConfig:
     hide: tuple[str, ...]
     #: Where private TMPDIRs go when there is no mount namespace.
     tmp_root: str
+    #: The native init program for PID namespaces (:mod:`lamina.sandbox.init`); None: a Python one.
+    init: str | None = None
 
     def to_json(self) -> str:
         return json.dumps({"isolation": self.isolation, "code_root": self.code_root,
-                           "hide": list(self.hide), "tmp_root": self.tmp_root})
+                           "hide": list(self.hide), "tmp_root": self.tmp_root, "init": self.init})
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,11 +105,32 @@ class Zygote:
         self.namespaces = self.features["namespaces"]["state"] == "on"
         self.uid: int | None = jail.SANDBOX_UID if self.features["unprivileged_user"]["state"] == "on" else None
         self.cgroups = jail.Cgroups(jail.cgroup_version()) if self.features["cgroup"]["state"] == "on" else None
+        self.init_fd = self._native_init(config.get("init"))
         #: What environments must still reach: the interpreter's install, Lamina's runtimes, the code.
         self.needed = tuple(os.path.realpath(p) for p in
                             [sys.prefix, sys.base_prefix, HERE, config["code_root"], *[p for p in sys.path if p]])
         if self.namespaces:
             jail.enter_zygote_namespace(list(self.needed))
+
+    def _native_init(self, path: str | None) -> int:
+        """An fd of the native init program (exec'd by each environment's PID 1), or -1 with the
+        reason in :attr:`features`. Opened once: exec by fd needs no path inside the environment."""
+        if not self.namespaces:
+            self.features["native_init"] = {"state": "unavailable", "reason": "no PID namespace, so no init"}
+            return -1
+        if not path:
+            self.features["native_init"] = {"state": "off", "reason": "not built (no C compiler): a Python init"}
+            return -1
+        if os.execve not in os.supports_fd:
+            self.features["native_init"] = {"state": "unavailable", "reason": "no fexecve: a Python init"}
+            return -1
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as error:
+            self.features["native_init"] = {"state": "off", "reason": f"{path}: {error.strerror}"}
+            return -1
+        self.features["native_init"] = {"state": "on", "reason": path}
+        return fd
 
     def send(self, message: dict[str, Any]) -> None:
         self.sock.sendmsg([json.dumps(message).encode()])
@@ -196,7 +217,7 @@ class Zygote:
             if self.namespaces:
                 runtime = os.fork()
                 if runtime != 0:
-                    _init(runtime, status_fd)
+                    _init(runtime, status_fd, self.init_fd)
                 self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             data, fds, _flags, _addr = socket.recv_fds(channel, MAX_MESSAGE, 2)
             if not data or not fds:
@@ -321,11 +342,23 @@ class Zygote:
             self.cgroups.close()
 
 
-def _init(runtime: int, status_fd: int) -> None:
+def _init(runtime: int, status_fd: int, program_fd: int = -1) -> None:
     """PID 1 of an environment's namespace: reap every process, report the runtime's wait status
-    on ``status_fd`` when it ends, then exit (the kernel then kills what is left). Never returns."""
-    os.closerange(0, status_fd)
-    os.closerange(status_fd + 1, 65536)
+    on ``status_fd`` when it ends, then exit (the kernel then kills what is left). Never returns.
+
+    With ``program_fd`` (the native init, see lamina.sandbox.init) the process becomes that small
+    program, which does the same, and gives back the zygote's Python heap it would otherwise keep."""
+    low = 0
+    for fd in sorted(fd for fd in (status_fd, program_fd) if fd >= 0):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+    if program_fd >= 0:
+        try:
+            os.set_inheritable(status_fd, True)
+            os.execve(program_fd, ["lamina-init", str(runtime), str(status_fd)], {})
+        except OSError:
+            os.close(program_fd)  # the Python loop below does the same work
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
