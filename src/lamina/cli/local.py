@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -116,13 +116,18 @@ def _fail(message: str) -> int:
 
 # -- local invoke -----------------------------------------------------------------------------------
 
-def run_invoke(options: InvokeOptions) -> None:
+def _run(main: Coroutine[Any, Any, int]) -> None:
+    """Run a command's coroutine on uvloop; a non-zero result is the exit code."""
     _configure_logging()
     import uvloop
 
-    code = uvloop.run(_invoke(options))
+    code = uvloop.run(main)
     if code:
         raise typer.Exit(code)
+
+
+def run_invoke(options: InvokeOptions) -> None:
+    _run(_invoke(options))
 
 
 async def _invoke(options: InvokeOptions) -> int:
@@ -168,12 +173,7 @@ def _invoke_one(name: str, options: InvokeOptions, local: EphemeralPlatform, sta
 # -- local start-api --------------------------------------------------------------------------------
 
 def run_start_api(options: ApiOptions) -> None:
-    _configure_logging()
-    import uvloop
-
-    code = uvloop.run(_start_api(options))
-    if code:
-        raise typer.Exit(code)
+    _run(_start_api(options))
 
 
 async def _start_api(options: ApiOptions) -> int:
