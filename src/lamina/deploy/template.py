@@ -19,8 +19,9 @@ from typing import Any
 
 from lamina.deploy import cfnyaml, sam, serverless
 from lamina.deploy.cfnyaml import Document, Locator
-from lamina.deploy.intrinsics import LANGUAGE_EXTENSIONS, Context, Resolver, parameter_values, transforms
+from lamina.deploy.intrinsics import LANGUAGE_EXTENSIONS, Context, Resolver, transforms
 from lamina.deploy.model import LocalPath, Resource, Stack, TemplateError
+from lamina.deploy.parameters import parameter_values
 
 #: What a folder is searched for, in this order.
 TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json", "serverless.yml", "serverless.yaml")

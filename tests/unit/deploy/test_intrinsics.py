@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lamina.deploy import cfnyaml
-from lamina.deploy.intrinsics import Context, Resolver, parameter_values
+from lamina.deploy.intrinsics import Context, Resolver
 from lamina.deploy.model import Concat, GetAtt, Ref, Resource, TemplateError
+from lamina.deploy.parameters import parameter_values
 
 CONTEXT = Context(region="eu-west-1", account_id="123456789012", stack_name="shop")
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from lamina.deploy import cfnyaml
-from lamina.deploy.intrinsics import parameter_values
 from lamina.deploy.model import TemplateError
+from lamina.deploy.parameters import parameter_values
 
 
 def values(parameters: str, overrides: dict[str, str] | None = None) -> dict[str, Any]:
