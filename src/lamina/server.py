@@ -75,7 +75,7 @@ class LaminaApp:
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         # Prometheus scrapes /metrics unsigned; a signed request there is an AWS API call (an S3 bucket).
         if path.startswith("/_lamina/") or (path == "/metrics" and "authorization" not in headers):
-            return await self._internal(path, request.query, request.method, request.body)
+            return await self._internal(path, request.query, request.method, request.body, headers)
         settings = self.platform.settings
         response = await self.platform.dispatcher.handle(
             HttpRequest(request.method, path, request.query, headers, request.body),
@@ -96,7 +96,8 @@ class LaminaApp:
             log.exception("HTTP trigger %s %s failed", target.kind, target.id)
             return _from_gateway(responses.server_error())
 
-    async def _internal(self, path: str, query: str = "", method: str = "GET", body: bytes = b"") -> Response:
+    async def _internal(self, path: str, query: str = "", method: str = "GET", body: bytes = b"",
+                        headers: dict[str, str] | None = None) -> Response:
         if path == "/_lamina/health":
             return Response(200, [_JSON], json.dumps({"status": "ok", "version": __version__}).encode())
         match = _CODE_PATH.fullmatch(path)
@@ -105,6 +106,14 @@ class LaminaApp:
             if artifact is not None:
                 return Response(200, [("content-type", "application/zip")], artifact.zip_path.read_bytes())
         platform = self.platform
+        authenticator = platform.dispatcher.authenticator
+        if authenticator is not None and path.startswith(stack_endpoints.PREFIX):
+            # Stack records steer what `lamina deploy` and `lamina delete` change: with authentication
+            # on they need a signed request, like the AWS APIs.
+            refused = authenticator.check(HttpRequest(method, path, query, headers or {}, body))
+            if refused is not None:
+                return Response(refused.status, [_JSON, ("x-amzn-errortype", refused.code)],
+                                 json.dumps({"Type": "User", "message": refused.message}).encode())
         stacks = await stack_endpoints.handle(platform.stacks, platform.settings, platform.clock, method, path, query,
                                               body)
         if stacks is not None:

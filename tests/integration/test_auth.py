@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -110,3 +117,47 @@ def test_aws_iam_function_url_from_another_account_needs_a_policy(
         assert call("AKIDPARTNER", "partner") == 200
     finally:
         server.stop()
+
+
+STACK_TEMPLATE = """\
+Resources:
+  Echo:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: arn:aws:iam::000000000000:role/any
+      Code:
+        ZipFile: |
+          def handler(event, context):
+              return event
+"""
+
+
+def _lamina(server: Server, key: str, secret: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": "us-east-1"}
+    return subprocess.run([sys.executable, "-m", "lamina", *args, "--endpoint", server.endpoint], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_stack_records_need_a_signed_request(secured: Server, tmp_path: Path) -> None:
+    unsigned = urllib.request.Request(f"{secured.endpoint}/_lamina/stacks/forged?region=us-east-1", method="PUT",
+                                      data=json.dumps({"name": "forged"}).encode(),
+                                      headers={"content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(unsigned, timeout=30)
+    assert refused.value.code == 403
+    assert refused.value.headers["x-amzn-errortype"] == "UnrecognizedClientException"
+
+    template = tmp_path / "template.yaml"
+    template.write_text(STACK_TEMPLATE)
+    wrong = _lamina(secured, "AKIDLAMINA", "not-the-secret", "deploy", str(template), "--stack-name", "signed")
+    assert wrong.returncode == 2, wrong.stdout + wrong.stderr
+    deployed = _lamina(secured, "AKIDLAMINA", "s3cret", "deploy", str(template), "--stack-name", "signed",
+                       "--output", "json")
+    assert deployed.returncode == 0, deployed.stderr
+    listed = _lamina(secured, "AKIDLAMINA", "s3cret", "stacks", "--output", "json")
+    names = [stack["name"] for stack in json.loads(listed.stdout)]
+    assert names == ["signed"]  # the forged record was never stored
+    deleted = _lamina(secured, "AKIDLAMINA", "s3cret", "delete", "signed")
+    assert deleted.returncode == 0, deleted.stderr

@@ -48,8 +48,9 @@ class StackStore:
 
     def _call(self, method: str, name: str, body: bytes | None = None, *, missing_ok: bool = False) -> Any:
         url = f"{self.endpoint}/_lamina/stacks{'/' + quote(name) if name else ''}?{urlencode({'region': self.region})}"
-        request = urllib.request.Request(url, data=body, method=method,
-                                         headers={"content-type": "application/json"} if body else {})
+        headers = remote.signed_headers(method, url, body, self.region,
+                                        {"content-type": "application/json"} if body else {})
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as answer:
                 data = answer.read()
