@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.deploy import cfnyaml, serverless
+from lamina.deploy import cfnyaml, serverless, slsvars
 from lamina.deploy.model import Concat, GetAtt, LocalPath, Ref, Stack, TemplateError
 from lamina.deploy.template import load
 
@@ -186,7 +186,7 @@ def test_variable_forms(value: str, expected: object) -> None:
             "  nested: ${self:custom.word}-${self:custom.word}\n"
             f"  probe: '{value}'\n")
     document = cfnyaml.parse_yaml(text, Path("serverless.yml"))
-    variables = serverless._Variables(document, options={}, environ={}, region="us-east-1",
+    variables = slsvars.Variables(document, options={}, environ={}, region="us-east-1",
                                       account_id="123456789012")
     assert variables.resolve(document.data["custom"]["probe"], ("custom", "probe")) == expected
 
