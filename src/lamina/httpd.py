@@ -23,6 +23,7 @@ import collections
 import email.utils
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,9 +65,16 @@ class Request:
     note: object = None
 
     def header(self, name: str) -> str | None:
-        """Header ``name`` (lower-case); repeated lines joined with ``,``; None when absent."""
-        values = [v for k, v in self.headers if k == name]
-        return ",".join(values) if values else None
+        return header_value(self.headers, name)
+
+
+def header_value(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    """Header ``name`` (lower-case) of lines with lower-case names; repeated lines joined with ``,``
+    as HTTP allows; None when absent."""
+    values = [value for key, value in headers if key == name]
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ",".join(values)
 
 
 @dataclass(slots=True)

@@ -8,12 +8,13 @@ in-memory cache.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, create_engine, delete, event, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from lamina.store.models import FunctionVersionRow
@@ -103,3 +104,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def insert_many(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """``INSERT`` straight to the driver's executemany (qmark for SQLite, format for psycopg)."""
+    dialect = connection.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+           f"VALUES ({', '.join([mark] * len(columns))})")
+    connection.exec_driver_sql(sql, list(rows))
+
+
+def delete_many(connection: Connection, table: Table, keys: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    dialect = connection.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    where = " AND ".join(f"{quote(key)} = {mark}" for key in keys)
+    connection.exec_driver_sql(f"DELETE FROM {quote(table.name)} WHERE {where}", list(rows))

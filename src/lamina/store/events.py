@@ -23,7 +23,7 @@ from typing import Any, cast
 from sqlalchemy import Float, Integer, LargeBinary, String, Table, Text, bindparam, delete, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from lamina.store.db import Store
+from lamina.store.db import Store, insert_many
 from lamina.store.journal import GroupCommit
 from lamina.store.models import Base
 
@@ -225,23 +225,9 @@ class EventStore:
 _EVENTS = cast(Table, AsyncEventRow.__table__)
 
 
-def _event_row(record: EventRecord) -> dict[str, Any]:
-    return {"id": record.id, "region": record.region, "function_name": record.function_name,
-            "qualifier": record.qualifier, "payload": record.payload, "enqueued_at": record.enqueued_at,
-            "due_at": record.due_at, "invocations": record.invocations, "function_errors": record.function_errors,
-            "backoff": record.backoff, "owner": record.owner, "last_result": record.last_result}
-
-
+#: The ``async_events`` columns, named as the fields of :class:`EventRecord`.
 _EVENT_COLUMNS = ("id", "region", "function_name", "qualifier", "payload", "enqueued_at", "due_at", "invocations",
                   "function_errors", "backoff", "owner", "last_result")
-_INSERT_EVENT = (f"INSERT INTO async_events ({', '.join(_EVENT_COLUMNS)}) "
-                 f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})")
-
-
-def _event_tuple(record: EventRecord) -> tuple[Any, ...]:
-    return (record.id, record.region, record.function_name, record.qualifier, record.payload, record.enqueued_at,
-            record.due_at, record.invocations, record.function_errors, record.backoff, record.owner,
-            record.last_result)
 
 
 def _event_record(row: AsyncEventRow) -> EventRecord:
@@ -266,14 +252,11 @@ def _apply_run(session: Session, run: list[EventOp]) -> None:
     # Core statements on the table, not ORM bulk operations: this runs once per group commit of the
     # Event invoke path, in a worker thread that shares the interpreter lock with the event loop.
     if isinstance(first, PutEvent):
-        records = [op.record for op in run if isinstance(op, PutEvent)]
-        connection = session.connection()
-        if connection.dialect.name == "sqlite":
-            # The driver's executemany straight away: SQLAlchemy's per-row parameter processing
-            # cost ~20 µs per event, in a thread that holds the interpreter lock the loop needs.
-            connection.exec_driver_sql(_INSERT_EVENT, [_event_tuple(record) for record in records])
-        else:
-            session.execute(_EVENTS.insert(), [_event_row(record) for record in records])
+        # The driver's executemany: SQLAlchemy's per-row processing cost ~20 µs per event, in a
+        # thread that shares the interpreter lock with the event loop.
+        insert_many(session.connection(), _EVENTS, _EVENT_COLUMNS,
+                    [tuple(getattr(op.record, column) for column in _EVENT_COLUMNS) for op in run
+                     if isinstance(op, PutEvent)])
     elif isinstance(first, UpdateEvent):
         session.execute(_EVENTS.update().where(_EVENTS.c.id == bindparam("event_id")), [
             {"event_id": op.id, "due_at": op.due_at, "invocations": op.invocations,

@@ -34,10 +34,9 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lamina.store.db import Store
+from lamina.store.db import Store, delete_many, insert_many
 from lamina.store.models import Base
 
 _ID = BigInteger().with_variant(Integer, "sqlite")   # SQLite autoincrements only INTEGER PRIMARY KEY
@@ -133,26 +132,8 @@ STREAM_COLUMNS = ("region", "group", "name", "created_ms", "first_event_ms", "la
                   "stored_bytes")
 
 
-def delete_many(connection: Connection, table: Table, keys: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    dialect = connection.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    quote = dialect.identifier_preparer.quote
-    where = " AND ".join(f"{quote(key)} = {mark}" for key in keys)
-    connection.exec_driver_sql(f"DELETE FROM {quote(table.name)} WHERE {where}", list(rows))
-
-
 def _chunk(row: Any) -> Chunk:
     return Chunk(row.id, row.stream, row.timestamp_ms, row.ingestion_ms, row.lines, row.text, row.last_ms, row.times)
-
-
-def insert_many(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """``INSERT`` straight to the driver's executemany (qmark for SQLite, format for psycopg)."""
-    dialect = connection.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    quote = dialect.identifier_preparer.quote
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-           f"VALUES ({', '.join([mark] * len(columns))})")
-    connection.exec_driver_sql(sql, list(rows))
 
 
 class LogTables:

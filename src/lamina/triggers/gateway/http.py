@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
+from lamina.httpd import header_value
+
 #: Media types whose bodies reach the function as text; anything else (including no Content-Type)
 #: is base64-encoded with ``isBase64Encoded: true``, as API Gateway and function URLs deliver
 #: binary payloads (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads).
@@ -41,10 +43,7 @@ class GatewayRequest:
 
     def header(self, name: str) -> str | None:
         """Header ``name`` (lower-case), repeated lines joined with ``,``; None when absent."""
-        found = [value for key, value in self.headers if key == name]
-        if not found:
-            return None
-        return found[0] if len(found) == 1 else ",".join(found)
+        return header_value(self.headers, name)
 
 
 @dataclass(slots=True)
