@@ -18,8 +18,8 @@ from lamina.invoker.event_config import EventInvokeConfigs
 from lamina.invoker.events import AsyncInvoker, tolerant
 from lamina.invoker.invoker import Invoker
 from lamina.invoker.provisioned import ProvisionedConcurrency
+from lamina.observability.link import TelemetryLink
 from lamina.observability.logs import LogSink, NullLogSink
-from lamina.observability.telemetry import Telemetry
 from lamina.registry.aliases import AliasRegistry
 from lamina.registry.code import CodeStore
 from lamina.registry.functions import FunctionRegistry
@@ -79,9 +79,10 @@ class Platform:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.db_url)
-        # Logs, metrics, usage records, traces; the X-Ray listener is bound now, so environments
-        # learn its address (AWS_XRAY_DAEMON_ADDRESS) from the settings.
-        self.telemetry = Telemetry(settings, self.store, self.clock)
+        # Logs, metrics, usage records, traces, kept by the telemetry process (started in start());
+        # the X-Ray listener is bound now, so environments learn its address
+        # (AWS_XRAY_DAEMON_ADDRESS) from the settings.
+        self.telemetry = TelemetryLink(settings, self.clock)
         settings = self.settings = settings.replace(xray_daemon_address=self.telemetry.xray_address)
         self.code = CodeStore(settings.data_dir / "code", settings.limits)
         self.registry = FunctionRegistry(settings, self.store, self.code, self.clock)
@@ -128,8 +129,10 @@ class Platform:
                                  ApiGatewayV2Provider(settings, self.http_apis, self.clock))
         self.queues = QueueManager(QueueStore(self.store), self.clock)
         self.dispatcher.register("sqs", sqs_protocol(), SqsProvider(self.queues))
-        self.dispatcher.register("logs", logs_protocol(), LogsProvider(self.telemetry.logs, self.clock))
-        self.dispatcher.register("cloudwatch", cloudwatch_protocol(), CloudWatchProvider(self.telemetry, self.clock))
+        # Served by the telemetry process, where the logs and metrics are.
+        self.dispatcher.register("logs", logs_protocol(), self.telemetry.provider("logs", LogsProvider))
+        self.dispatcher.register("cloudwatch", cloudwatch_protocol(),
+                                 self.telemetry.provider("cloudwatch", CloudWatchProvider))
         # Asynchronous invocation (durable queue, retries, destinations) and SQS event source mappings.
         events_store = EventStore(self.store)
         resolve = tolerant(lambda region, name, qualifier: self.aliases.resolve(region, name, qualifier,
@@ -175,8 +178,9 @@ class Platform:
         if off:
             log.warning("isolation features not in use: %s", "; ".join(off))
         # What start-up allocated (service models, caches: ~100k objects) lives as long as the
-        # process; freezing it keeps full collections, which the background observability batches
-        # trigger, from scanning it again and again (docs/performance.md, "Observability overhead").
+        # process; freezing it keeps full collections (rows waiting for the telemetry process keep
+        # young objects alive, which makes some) from scanning it again and again
+        # (docs/performance.md, "Observability overhead").
         gc.freeze()
 
     async def stop(self) -> None:

@@ -19,7 +19,6 @@ from lamina.app import Platform
 from lamina.aws.http import HttpRequest
 from lamina.deploy import endpoints as stack_endpoints
 from lamina.httpd import Request, Response
-from lamina.observability import endpoints as observability_endpoints
 from lamina.triggers.gateway import responses
 from lamina.triggers.gateway.edge import API_PREFIX, URL_PREFIX, Target, target_of
 from lamina.triggers.gateway.http import GatewayRequest, GatewayResponse
@@ -118,8 +117,7 @@ class LaminaApp:
                                               body)
         if stacks is not None:
             return _answer(stacks)
-        answer = await observability_endpoints.handle(platform.telemetry, platform.settings, platform.clock, path,
-                                                      query)
+        answer = await platform.telemetry.endpoint(path, query)
         if answer is not None:
             return _answer(answer)
         return Response(404, [_JSON], json.dumps({"message": f"Not found: {path}"}).encode())

@@ -395,7 +395,9 @@ def test_start_api_sigterm_stops_cleanly_and_reports_a_broken_redeploy(project: 
         # A template that no longer loads is reported, and the previous deployment keeps serving.
         (project / "template.yaml").write_text(TEMPLATE + "  Broken: [\n")
         assert api.get("/echo")[0] == 502
-        assert any(line.startswith("Changed: template.yaml. Redeploy failed") for line in api.lines), api.lines
+        # Printed before the request is served; the reader thread may take the line a moment later.
+        assert wait_for(lambda: any(line.startswith("Changed: template.yaml. Redeploy failed")
+                                    for line in api.lines), timeout=10), api.lines
         processes = api.descendants()
         assert processes
         assert api.stop(signal.SIGTERM) == 0, "\n".join(api.errors)

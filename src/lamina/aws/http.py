@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, unquote_plus
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
+# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+@dataclass(slots=True)
 class HttpRequest:
     """One request.
 

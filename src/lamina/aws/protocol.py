@@ -30,7 +30,9 @@ class OperationCall(NamedTuple):
     labels: Mapping[str, str] = _NO_LABELS
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
+# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+@dataclass(slots=True)
 class RequestContext:
     """Who asked what, passed to every provider method as its first argument.
 

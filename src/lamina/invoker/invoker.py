@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 INIT_TIMEOUT_S = 10.0
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
+# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+@dataclass(slots=True)
 class InvokeResult:
     request_id: str
     payload: bytes
@@ -62,7 +64,9 @@ class InvokeResult:
     trace: TraceContext | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
+# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+@dataclass(slots=True)
 class InvocationEvent:
     """What observers learn about each invocation, after its answer is ready (never before)."""
 

@@ -23,6 +23,8 @@ from lamina.observability.prometheus import CONTENT_TYPE
 from lamina.observability.telemetry import Telemetry
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+_PROMETHEUS = ("/metrics", "/_lamina/metrics")
+_PATHS = (*_PROMETHEUS, "/_lamina/cost", "/_lamina/usage", "/_lamina/traces")
 _JSON = [(b"content-type", b"application/json")]
 
 
@@ -30,8 +32,18 @@ def _json(status: int, body: Any) -> Answer:
     return status, list(_JSON), json.dumps(body, default=str).encode()
 
 
+def serves(path: str) -> bool:
+    """Whether ``path`` is one of these endpoints (checked in the server, answered by :func:`handle`
+    in the telemetry process)."""
+    return path in _PATHS or path.startswith("/_lamina/traces/")
+
+
+def is_prometheus(path: str) -> bool:
+    return path in _PROMETHEUS
+
+
 async def handle(telemetry: Telemetry, settings: Settings, clock: Clock, path: str, query: str) -> Answer | None:
-    if path in ("/metrics", "/_lamina/metrics"):
+    if path in _PROMETHEUS:
         return 200, [(b"content-type", CONTENT_TYPE.encode())], telemetry.prometheus()
     args = {key: values[-1] for key, values in parse_qs(query).items()}
     if path == "/_lamina/cost":

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
+# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+@dataclass(slots=True)
 class Report:
     request_id: str
     version: str
@@ -26,7 +28,7 @@ class Report:
     billed_duration_ms: int = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "billed_duration_ms", max(1, math.ceil(self.duration_ms)))
+        self.billed_duration_ms = max(1, math.ceil(self.duration_ms))
 
 
 def start_line(request_id: str, version: str) -> str:

@@ -1,15 +1,14 @@
-"""Observability and metering of one node, composed: the log service (the invoker's log sink), the
-metric store and Prometheus registry, usage records, traces, the X-Ray daemon listener and the OTLP
-exporter.
+"""Observability and metering of one node, composed: the log service, the metric store and
+Prometheus registry, usage records, traces, the X-Ray daemon listener and the OTLP exporter.
 
-The invoker calls :meth:`Telemetry.observe` after every invocation, before the answer is written:
-it only appends the event to a list. A background tick (every :data:`TICK_S`) turns the batch into
-Prometheus samples, ``AWS/Lambda`` metrics, packed usage records and spans on the event loop, a
-slice at a time; it samples concurrency once a second and writes usage records, metric minutes and
-spans (OTLP) from a worker thread, where only SQL and I/O run (Python work in a thread fights the
-loop for the GIL: see docs/performance.md). Readers
-(``/metrics``, the CloudWatch API, the cost report) call :meth:`process` first, so what they show
-includes every invocation that has answered. :meth:`stop` writes everything still pending.
+This engine runs in the telemetry process (:mod:`lamina.observability.worker`), not in the server:
+the server's :class:`~lamina.observability.link.TelemetryLink` hands it invocations and log records
+in batches, so none of the work below competes with the server's event loop. :meth:`observe` only
+appends the event to a list. A background tick (every :data:`TICK_S`) turns the batch into
+Prometheus samples, ``AWS/Lambda`` metrics, packed usage records and spans, a slice at a time; usage
+records, metric minutes and spans (OTLP) are written from a worker thread. Readers (``/metrics``,
+the CloudWatch API, the cost report) call :meth:`process` first, so what they show includes every
+invocation received. :meth:`stop` writes everything still pending.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import socket
 from typing import TYPE_CHECKING, Any
 
 from lamina import __version__
@@ -29,15 +28,14 @@ from lamina.observability.cwmetrics import MetricStore
 from lamina.observability.lambdametrics import LambdaMetrics
 from lamina.observability.logbook import LogBook
 from lamina.observability.logservice import LogService
-from lamina.observability.prometheus import Labels, Registry
+from lamina.observability.prometheus import Registry
 from lamina.observability.tracing import Span, TraceStore, invocation_spans
 from lamina.store.db import Store
 from lamina.store.observability import LogTables, MetricTables
 from lamina.store.usage import UsageTables
-from lamina.types import FunctionKey
 
 if TYPE_CHECKING:
-    from lamina.invoker.invoker import InvocationEvent, Invoker
+    from lamina.invoker.invoker import InvocationEvent
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +50,11 @@ SPAN_BATCH = 512
 
 
 class Telemetry:
-    def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
+    def __init__(self, settings: Settings, store: Store, clock: Clock,
+                 xray_socket: socket.socket | None = None) -> None:
+        """``xray_socket``: the X-Ray daemon listener's bound UDP socket (the server binds it, so
+        environments know its address before this process starts); without one, a socket is bound
+        on ``settings.xray_port`` (negative: no listener)."""
         self._settings = settings
         self._clock = clock
         self.registry = Registry()
@@ -64,12 +66,13 @@ class Telemetry:
         self.traces = TraceStore()
         self._events: list[InvocationEvent] = []
         self._export: list[Span] = []
-        self._invoker: Invoker | None = None
         self._task: asyncio.Task[None] | None = None
         self._ticks = 0
         self.xray: xray.XRayListener | None = None
-        if settings.xray_port >= 0:
-            self.xray = xray.XRayListener(xray.bind("127.0.0.1", settings.xray_port), self._xray_spans)
+        if xray_socket is None and settings.xray_port >= 0:
+            xray_socket = xray.bind("127.0.0.1", settings.xray_port)
+        if xray_socket is not None:
+            self.xray = xray.XRayListener(xray_socket, self._xray_spans)
         self._gauges()
 
     @property
@@ -79,34 +82,13 @@ class Telemetry:
 
     # -- wiring -----------------------------------------------------------------------------------
 
-    def attach(self, invoker: Invoker) -> None:
-        """Observe every invocation of ``invoker``."""
-        self._invoker = invoker
-        invoker.observers.append(self.observe)
-
     def observe(self, event: InvocationEvent) -> None:
         self._events.append(event)
 
-    def gauge(self, name: str, help_text: str, labelnames: tuple[str, ...],
-              collect: Callable[[], dict[Labels, float]]) -> None:
-        """Expose a value read at scrape time (the async engine's queue depth, for one)."""
-        self.registry.gauge(name, help_text, labelnames, collect)
-
     def _gauges(self) -> None:
         self.registry.gauge("lamina_build_info", "Lamina's version.", ("version",), lambda: {(__version__,): 1.0})
-        self.registry.gauge("lamina_concurrent_executions", "Invocations running now, per function.",
-                            ("region", "function"),
-                            lambda: {(k.region, k.name): float(n) for k, n in self._running().items()})
-        self.registry.gauge("lamina_idle_environments", "Warm execution environments waiting for work.", (),
-                            lambda: {(): float(self._invoker.idle_environments()) if self._invoker else 0.0})
         self.registry.gauge("lamina_log_records_pending", "Invocation log records not yet written.", (),
                             lambda: {(): float(self.logs.pending)})
-
-    def _running(self) -> dict[FunctionKey, int]:
-        if self._invoker is None:
-            return {}
-        # The concurrency gate has no public per-function count; its table is read, never written.
-        return dict(getattr(self._invoker.gate, "_running", {}))
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -179,8 +161,6 @@ class Telemetry:
             self._ticks += 1
             try:
                 await self._drain()
-                if self._ticks % 4 == 0:
-                    self._sample_concurrency()
                 if self._ticks % PERSIST_EVERY == 0:
                     await asyncio.to_thread(self._persist)
                 if self._export:
@@ -189,15 +169,16 @@ class Telemetry:
             except Exception:
                 log.exception("telemetry tick failed")
 
-    def _sample_concurrency(self) -> None:
-        now = self._clock.time()
+    def running(self, now: float, counts: list[tuple[str, str, int]]) -> None:
+        """Record a sample of the invocations running now, per (region, function) with any running:
+        the ``ConcurrentExecutions`` metric, per function and per region."""
         by_region: dict[str, int] = {}
-        for key, running in self._running().items():
-            if running > 0:
-                self.lambda_metrics.concurrency(key.region, key.name, running, now)
-                by_region[key.region] = by_region.get(key.region, 0) + running
-        for region, running in by_region.items():
-            self.lambda_metrics.concurrency(region, None, running, now)
+        for region, name, count in counts:
+            if count > 0:
+                self.lambda_metrics.concurrency(region, name, count, now)
+                by_region[region] = by_region.get(region, 0) + count
+        for region, count in by_region.items():
+            self.lambda_metrics.concurrency(region, None, count, now)
 
     def _persist(self) -> None:
         self.meter.persist()

@@ -28,7 +28,9 @@ SPAN_INTERNAL, SPAN_SERVER, SPAN_CLIENT = 1, 2, 3
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
+# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+@dataclass(slots=True)
 class TraceContext:
     """One invocation's place in a trace."""
 

@@ -21,7 +21,9 @@ _TEXT_APPLICATION = frozenset({"application/json", "application/javascript", "ap
                                "application/x-javascript", "application/ecmascript"})
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
+# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+@dataclass(slots=True)
 class GatewayRequest:
     """One HTTP request to a function URL or an HTTP API.
 

@@ -1,0 +1,324 @@
+"""The server's side of telemetry: invocations and log records go, in batches, to a separate process.
+
+Why a process: logs, metrics, usage records and traces cost little per invocation, but done in the
+server they shared its one interpreter lock and its caches with the event loop, and warm throughput
+with them on was 18-20 % below throughput with them off (docs/performance.md). Here the server only
+turns each invocation into a plain tuple (:func:`~lamina.observability.wire.event_row`) and, every
+:data:`TICK_S`, pickles what gathered into one frame for the telemetry process
+(:mod:`lamina.observability.worker`), which does the rest on the other core.
+
+Reads go to the same process over the same socket, after the batch pending here: the CloudWatch
+Logs and CloudWatch APIs (:class:`RemoteProvider` forwards each operation to the real provider
+there), ``/metrics`` and the ``/_lamina/`` cost, usage and trace endpoints. Messages on the socket
+are handled in order, so a read sees every invocation that answered before it was asked.
+
+The server keeps what only it knows: the gauges read at scrape time (concurrency, idle
+environments, the async queue), and the X-Ray daemon socket, bound here so environments learn its
+address before the telemetry process starts; that process receives the socket itself.
+
+If the telemetry process dies, the calls waiting on it fail, what it had not yet written is lost,
+and a new one is started. On a clean stop the server sends what is pending and waits for the process
+to write everything and exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from lamina.aws.http import HttpRequest
+from lamina.aws.protocol import RequestContext
+from lamina.clock import Clock
+from lamina.config import Settings
+from lamina.errors import ServiceException
+from lamina.observability import endpoints, wire, xray
+from lamina.observability.logs import LogRecord
+from lamina.observability.prometheus import Labels, Registry
+
+if TYPE_CHECKING:
+    from lamina.invoker.invoker import InvocationEvent, Invoker
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25
+#: Ticks between two samples of the invocations running now (the ConcurrentExecutions metric).
+SAMPLE_EVERY = 4
+#: The telemetry process's nice value.
+NICE = 19
+#: Invocations (and, separately, log records) kept for the telemetry process while it cannot take
+#: them (restarting, or far behind); beyond this the oldest are dropped, and counted.
+MAX_PENDING = 500_000
+#: Bytes written and not yet taken by the telemetry process beyond which batches wait here.
+MAX_BUFFERED = 64 << 20
+STOP_TIMEOUT_S = 60.0
+RESTART_DELAY_S = 1.0
+
+Answer = endpoints.Answer
+
+
+class _Sink:
+    """The invoker's log sink: one tuple per record, appended (it runs before the answer is sent)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, float, str, str]] = []
+
+    def write(self, record: LogRecord) -> None:
+        self.rows.append((record.group, record.stream, record.timestamp, record.text, record.region))
+
+
+class TelemetryLink:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self._settings = settings
+        self._clock = clock
+        #: Gauges only the server can read (the telemetry process renders everything else).
+        self.registry = Registry()
+        self._xray = xray.bind("127.0.0.1", settings.xray_port) if settings.xray_port >= 0 else None
+        self._events: list[tuple[Any, ...]] = []
+        self.logs = _Sink()
+        self._invoker: Invoker | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connected: asyncio.Event | None = None
+        self._closing = False
+        #: Rows dropped by :meth:`_bound` since start.
+        self.dropped = 0
+
+    @property
+    def xray_address(self) -> str:
+        """``host:port`` of the X-Ray daemon listener, empty when it is off."""
+        if self._xray is None:
+            return ""
+        host, port = self._xray.getsockname()[:2]
+        return f"{host}:{port}"
+
+    # -- the invoker's side -----------------------------------------------------------------------
+
+    def attach(self, invoker: Invoker) -> None:
+        """Observe every invocation of ``invoker``; expose its concurrency at scrape time."""
+        self._invoker = invoker
+        invoker.observers.append(self.observe)
+        self.gauge("lamina_concurrent_executions", "Invocations running now, per function.", ("region", "function"),
+                   lambda: {(region, name): float(n) for region, name, n in self._running()})
+        self.gauge("lamina_idle_environments", "Warm execution environments waiting for work.", (),
+                   lambda: {(): float(invoker.idle_environments())})
+        self.gauge("lamina_telemetry_rows_dropped", "Invocation and log rows the telemetry process could not take.",
+                   (), lambda: {(): float(self.dropped)})
+
+    def observe(self, event: InvocationEvent) -> None:
+        self._events.append(wire.event_row(event))
+
+    def _bound(self) -> None:
+        """Drop the oldest rows beyond :data:`MAX_PENDING` (called once per tick, not per invocation)."""
+        for rows in (self._events, self.logs.rows):
+            excess = len(rows) - MAX_PENDING
+            if excess > 0:
+                del rows[:excess]
+                self.dropped += excess
+                log.warning("telemetry process behind: %d rows dropped", excess)
+
+    def gauge(self, name: str, help_text: str, labelnames: tuple[str, ...],
+              collect: Callable[[], dict[Labels, float]]) -> None:
+        """Expose a value read at scrape time (the async engine's queue depth, for one)."""
+        self.registry.gauge(name, help_text, labelnames, collect)
+
+    def _running(self) -> list[tuple[str, str, int]]:
+        if self._invoker is None:
+            return []
+        # The concurrency gate has no public per-function count; its table is read, never written.
+        running = getattr(self._invoker.gate, "_running", {})
+        return [(key.region, key.name, count) for key, count in running.items() if count > 0]
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._connected = asyncio.Event()
+        await self._spawn()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._tick_forever()))
+
+    async def _spawn(self) -> None:
+        """Start the telemetry process and the task that reads its answers."""
+        assert self._connected is not None
+        ours, theirs = socket.socketpair()
+        fds = [theirs.fileno()] + ([self._xray.fileno()] if self._xray is not None else [])
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "lamina.observability.worker", *map(str, fds)], pass_fds=fds,
+            stdin=subprocess.DEVNULL, env=os.environ.copy(),
+            # Its own session: a terminal's Ctrl-C reaches the server's process group, not this
+            # process, which must outlive the server's stop long enough to write the last batch.
+            start_new_session=True)
+        theirs.close()
+        with contextlib.suppress(OSError):
+            # The lowest priority: it runs on what the event loop, the environments and the clients
+            # leave of the machine, so it takes little throughput from them (docs/performance.md).
+            os.setpriority(os.PRIO_PROCESS, self._process.pid, NICE)
+        reader, self._writer = await asyncio.open_unix_connection(sock=ours)
+        self._writer.write(wire.frame(("start", self._settings)))
+        self._connected.set()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._read_forever(reader, self._process)))
+
+    async def stop(self) -> None:
+        """Send what is pending, let the telemetry process write everything, and wait for it."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        process, writer = self._process, self._writer
+        if writer is not None and process is not None and process.poll() is None:
+            with contextlib.suppress(ConnectionError):
+                self._send_batch(writer)
+                writer.write(wire.frame(("stop",)))
+                await writer.drain()
+            try:
+                await asyncio.to_thread(process.wait, STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                log.error("the telemetry process did not stop within %.0f s; killing it", STOP_TIMEOUT_S)
+                process.kill()
+                await asyncio.to_thread(process.wait)
+        if writer is not None:
+            writer.close()
+        if self._xray is not None:
+            self._xray.close()
+        self._fail_calls("Lamina is shutting down.")
+
+    # -- batches ----------------------------------------------------------------------------------
+
+    def _send_batch(self, writer: asyncio.StreamWriter) -> None:
+        batch = self.batch_frame()
+        if batch is not None:
+            writer.write(batch)
+
+    def batch_frame(self) -> bytes | None:
+        """The invocations and log records gathered since the last call, as one frame (None if none)."""
+        if not self._events and not self.logs.rows:
+            return None
+        events, self._events = self._events, []
+        logs, self.logs.rows = self.logs.rows, []
+        return wire.frame(("batch", events, logs))
+
+    async def _tick_forever(self) -> None:
+        for tick in itertools.count(1):
+            await asyncio.sleep(TICK_S)
+            writer = self._writer
+            # Never wait here: while the process is away or behind, rows wait in memory (bounded).
+            if writer is None or writer.is_closing() or writer.transport.get_write_buffer_size() > MAX_BUFFERED:
+                self._bound()
+                continue
+            self._send_batch(writer)
+            if tick % SAMPLE_EVERY == 0:
+                running = self._running()
+                if running:
+                    writer.write(wire.frame(("running", self._clock.time(), running)))
+
+    # -- queries ----------------------------------------------------------------------------------
+
+    async def call(self, target: str, *args: Any) -> Any:
+        """Run ``target`` in the telemetry process (after every batch gathered so far) and return its
+        answer; an AWS error raised there is raised here."""
+        assert self._connected is not None, "start() first"
+        await self._connected.wait()
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise ServiceException("Lamina's telemetry process is not running; try again shortly.")
+        call_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[call_id] = future
+        try:
+            self._send_batch(writer)
+            writer.write(wire.frame(("call", call_id, target, args)))
+            await writer.drain()
+            return await future
+        finally:
+            self._calls.pop(call_id, None)
+
+    async def flush(self) -> None:
+        """Make every invocation so far visible to queries: metrics, logs and usage records."""
+        await self.call("flush")
+
+    async def endpoint(self, path: str, query: str) -> Answer | None:
+        """Lamina's observability endpoints (:mod:`lamina.observability.endpoints`); None for any
+        other path."""
+        if not endpoints.serves(path):
+            return None
+        answer: Answer = await self.call("endpoint", path, query)
+        if endpoints.is_prometheus(path):
+            status, headers, body = answer
+            answer = (status, headers, body + self.registry.render())
+        return answer
+
+    def provider(self, service: str, cls: type) -> RemoteProvider:
+        """A stand-in for ``cls`` (the provider of ``service`` in the telemetry process)."""
+        return RemoteProvider(self, service, cls)
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    async def _read_forever(self, reader: asyncio.StreamReader, process: subprocess.Popen[bytes]) -> None:
+        try:
+            while True:
+                message = await wire.read(reader)
+                if message[0] == "reply":
+                    self._answer(*message[1:])
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        if self._closing:
+            return
+        self._writer = None
+        assert self._connected is not None
+        self._connected.clear()
+        code = await asyncio.to_thread(process.wait)
+        log.error("the telemetry process exited (%s); starting another", code)
+        self._fail_calls("Lamina's telemetry process stopped; try again shortly.")
+        await asyncio.sleep(RESTART_DELAY_S)
+        if not self._closing:
+            await self._spawn()
+
+    def _answer(self, call_id: int, ok: bool | None, value: Any) -> None:
+        future = self._calls.get(call_id)
+        if future is None or future.done():
+            return
+        if ok:
+            future.set_result(value)
+        elif ok is False:
+            future.set_exception(value)
+        else:
+            future.set_exception(RuntimeError(f"telemetry process: {value}"))
+
+    def _fail_calls(self, message: str) -> None:
+        for future in self._calls.values():
+            if not future.done():
+                future.set_exception(ServiceException(message))
+
+
+class RemoteProvider:
+    """Answers the dispatcher like the provider class it stands for, by calling that provider in the
+    telemetry process. The request travels without its body and headers: the providers there read
+    only the parsed parameters and the context's region and account."""
+
+    def __init__(self, link: TelemetryLink, service: str, cls: type) -> None:
+        self._link = link
+        self._service = service
+        self._operations = {name for name in vars(cls) if not name.startswith("_")}
+
+    def __getattr__(self, name: str) -> Callable[[RequestContext, dict[str, Any]], Awaitable[Any]]:
+        if name.startswith("_") or name not in self._operations:
+            raise AttributeError(name)
+
+        async def operation(ctx: RequestContext, params: dict[str, Any]) -> Any:
+            portable = replace(ctx, request=HttpRequest(ctx.request.method, ctx.request.path, ctx.request.query))
+            return await self._link.call("provider", self._service, name, portable, params)
+
+        return operation

@@ -1,0 +1,89 @@
+"""What the server sends the telemetry process, and how: length-prefixed pickles on a socket pair.
+
+Both ends are Lamina processes started together (the server and its child), so pickle is safe
+here; nothing from a client is ever unpickled. Each frame is a 4-byte big-endian length and one
+pickled message (a tuple whose first item names it):
+
+- ``("start", settings)``: the first frame, server to worker;
+- ``("batch", events, logs)``: invocations and log records since the previous batch, as the rows
+  :func:`event_row` and :func:`log_row` make (plain tuples: C-speed to pickle, unlike dataclasses);
+- ``("running", now, [(region, function, count), ...])``: invocations running now, once a second;
+- ``("call", id, target, args)`` and ``("reply", id, ok, value)``: a query and its answer (``ok``
+  False: ``value`` is the AWS error to raise; None: an unexpected failure, ``value`` describes it);
+- ``("stop",)``: write everything and exit.
+
+A batch row holds the :class:`~lamina.registry.model.FunctionVersion` object itself: pickle writes
+each distinct object once per frame and refers back to it after, so a batch of a thousand
+invocations of one function carries one copy of its configuration.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from typing import TYPE_CHECKING, Any
+
+from lamina.invoker.invoker import InvocationEvent, InvokeResult
+from lamina.observability.logs import LogRecord
+from lamina.observability.report import Report
+from lamina.observability.tracing import TraceContext
+
+if TYPE_CHECKING:
+    import asyncio
+
+LENGTH = struct.Struct("!I")
+#: A frame larger than this is a bug (a batch is bounded by what a quarter second can produce).
+MAX_FRAME = 1 << 30
+
+
+def frame(message: tuple[Any, ...]) -> bytes:
+    """One message, ready to write."""
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return LENGTH.pack(len(body)) + body
+
+
+async def read(reader: asyncio.StreamReader) -> tuple[Any, ...]:
+    """The next message; raises :class:`asyncio.IncompleteReadError` at the end of the stream."""
+    (size,) = LENGTH.unpack(await reader.readexactly(LENGTH.size))
+    if size > MAX_FRAME:
+        raise ValueError(f"telemetry frame of {size} bytes")
+    message: tuple[Any, ...] = pickle.loads(await reader.readexactly(size))
+    return message
+
+
+def event_row(event: InvocationEvent) -> tuple[Any, ...]:
+    """What observers need of one invocation (its answer's payload and log text stay behind)."""
+    result = event.result
+    if result is None:
+        return (event.function, None, event.throttled)
+    report = result.report
+    trace = result.trace
+    return (event.function, (
+        result.request_id, result.executed_version, result.function_error, result.error_type, result.cold_start,
+        result.log_stream, result.started, result.ended,
+        report.version, report.duration_ms, report.memory_size_mb, report.max_memory_used_mb,
+        report.init_duration_ms, report.status, report.error_type,
+        None if trace is None else (trace.root, trace.caller_parent, trace.function_parent, trace.sampled),
+    ), event.throttled)
+
+
+def event_of(row: tuple[Any, ...]) -> InvocationEvent:
+    """The :class:`InvocationEvent` an :func:`event_row` was made from, without payload or log text."""
+    function, fields, throttled = row
+    if fields is None:
+        return InvocationEvent(function, None, throttled)
+    (request_id, executed_version, function_error, error_type, cold_start, log_stream, started, ended,
+     version, duration_ms, memory_mb, used_mb, init_ms, status, report_error, trace) = fields
+    report = Report(request_id, version, duration_ms, memory_mb, used_mb, init_ms, status, report_error)
+    return InvocationEvent(function, InvokeResult(
+        request_id, b"", executed_version, function_error, "", report, error_type=error_type, cold_start=cold_start,
+        log_stream=log_stream, started=started, ended=ended,
+        trace=None if trace is None else TraceContext(*trace)), throttled)
+
+
+def log_row(record: LogRecord) -> tuple[str, str, float, str, str]:
+    return (record.group, record.stream, record.timestamp, record.text, record.region)
+
+
+def log_of(row: tuple[str, str, float, str, str]) -> LogRecord:
+    return LogRecord(*row)
