@@ -146,7 +146,7 @@ def _pipeline_cpu_us(reps: int) -> list[tuple[float, float]]:
         started = time.process_time()
         for frame in frames:
             assert frame is not None
-            _kind, events, logs = pickle.loads(frame[wire.LENGTH.size:])
+            _kind, events, logs, _reports = pickle.loads(frame[wire.LENGTH.size:])
             for row in logs:
                 telemetry.logs.write(wire.log_of(row))
             for row in events:

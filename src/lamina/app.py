@@ -140,13 +140,17 @@ class Platform:
         self.event_configs = EventInvokeConfigs(events_store)
         self.event_configs.watch(self.registry)
         self.events = AsyncInvoker(events_store, self.queues, self.event_configs, self.invoker, resolve, self.clock,
-                                   scale=settings.async_retry_scale)
+                                   scale=settings.async_retry_scale,
+                                   report=self.telemetry.async_event if settings.observability else None)
         self.mappings = MappingManager(events_store, self.queues, self.invoker, resolve, self.clock)
         lambda_api = next(r.provider for r in self.dispatcher.services if r.service == "lambda")
         assert isinstance(lambda_api, LambdaProvider)
         lambda_api.attach_events(EventParts(self.events, self.event_configs, self.mappings, self.queues, self.clock))
         self.telemetry.gauge("lamina_async_queue_depth", "Asynchronous events accepted and not finished.", (),
                              lambda: {(): float(self.events.pending())})
+        self.telemetry.gauge("lamina_async_oldest_event_age_seconds",
+                             "Age of the oldest asynchronous event accepted and not finished.", (),
+                             lambda: {(): self.events.oldest_age()})
 
     def _url_permits(self, url: FunctionUrl, account: str) -> bool:
         """Another account may call an AWS_IAM function URL when the function's policy allows it."""
@@ -156,7 +160,6 @@ class Platform:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.migrate)
-        await self.telemetry.start()
         await asyncio.to_thread(self.registry.load)
         await asyncio.to_thread(self.aliases.load)
         await asyncio.to_thread(self.layers.load)
@@ -177,6 +180,9 @@ class Platform:
         off = [f"{name} ({info['reason']})" for name, info in self.features.items() if info["state"] != "on"]
         if off:
             log.warning("isolation features not in use: %s", "; ".join(off))
+        # Last: its start-up (imports, loading metric minutes) would compete with the server's and
+        # the default zygote's for the two cores. Invocations before it is up wait as rows.
+        await self.telemetry.start()
         # What start-up allocated (service models, caches: ~100k objects) lives as long as the
         # process; freezing it keeps full collections (rows waiting for the telemetry process keep
         # young objects alive, which makes some) from scanning it again and again

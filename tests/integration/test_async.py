@@ -4,6 +4,7 @@ scaled down (LAMINA_ASYNC_RETRY_SCALE), so AWS's one- and two-minute waits take 
 
 from __future__ import annotations
 
+import datetime
 import json
 import signal
 import time
@@ -15,7 +16,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.compat.test_awscli import Cli
-from tests.conftest import BEACON_CODE, Beacon, Server, create_python_function, start_server
+from tests.conftest import (
+    BEACON_CODE,
+    Beacon,
+    Server,
+    create_python_function,
+    http_request,
+    start_server,
+    wait_for,
+)
 
 REPORTER = BEACON_CODE + '''
 import os
@@ -206,3 +215,59 @@ def test_throttled_events_expire_with_event_age_exceeded(fast: Server) -> None:
     assert record["requestContext"]["approximateInvokeCount"] == 0
     assert record["requestPayload"] == {"late": True}
     assert "responseContext" not in record
+
+
+def prometheus_value(server: Server, metric: str, name: str) -> float:
+    body = http_request(server, "GET", "/metrics").body.decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+               if line.startswith(metric + "{") and f'function="{name}"' in line)
+
+
+def test_async_metrics_received_dropped_age_dead_letters(fast: Server, beacon: Beacon) -> None:
+    client, sqs = fast.client(), fast.client("sqs")
+    dlq_url, dlq = queue(sqs, "metrics-dlq")
+    gone_url, gone = queue(sqs, "metrics-gone-dlq")
+    env = {"Variables": {"BEACON": beacon.url}}
+    delivered = create_python_function(client, REPORTER, Environment=env, DeadLetterConfig={"TargetArn": dlq})
+    lost = create_python_function(client, REPORTER, Environment=env, DeadLetterConfig={"TargetArn": gone})
+    for name in (delivered, lost):
+        client.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"fail": True, "n": name}))
+    # Invoke refuses a function whose DLQ is gone; once the event is accepted, its loss is counted.
+    beacon.wait(lambda m: m["event"] == {"fail": True, "n": lost}, count=1, timeout=20)
+    sqs.delete_queue(QueueUrl=gone_url)
+    beacon.wait(lambda m: m["event"] == {"fail": True, "n": delivered}, count=3, timeout=20)
+    beacon.wait(lambda m: m["event"] == {"fail": True, "n": lost}, count=3, timeout=20)
+    assert len(drain(sqs, dlq_url, 1)) == 1
+
+    # Prometheus: an age sample per attempt, the dead-lettered event, the event the DLQ refused.
+    assert wait_for(lambda: prometheus_value(fast, "lamina_async_dead_letter_errors_total", lost) == 1, timeout=10)
+    assert prometheus_value(fast, "lamina_async_dead_lettered_total", delivered) == 1
+    assert prometheus_value(fast, "lamina_async_dead_lettered_total", lost) == 0
+    assert prometheus_value(fast, "lamina_async_dead_letter_errors_total", delivered) == 0
+    assert prometheus_value(fast, "lamina_async_event_age_seconds_count", delivered) == 3
+    for name in (delivered, lost):
+        assert prometheus_value(fast, "lamina_async_events_received_total", name) == 1
+        assert prometheus_value(fast, "lamina_async_events_dropped_total", name) == 1
+    assert "lamina_async_oldest_event_age_seconds " in http_request(fast, "GET", "/metrics").body.decode()
+
+    # CloudWatch: AsyncEventAge (milliseconds, one sample per attempt) and DeadLetterErrors.
+    cloudwatch = fast.client("cloudwatch")
+    now = datetime.datetime.now(datetime.UTC)
+    window = {"StartTime": now - datetime.timedelta(minutes=10), "EndTime": now + datetime.timedelta(minutes=10),
+              "Period": 1200, "Namespace": "AWS/Lambda"}
+    (age,) = cloudwatch.get_metric_statistics(MetricName="AsyncEventAge", Statistics=["SampleCount", "Maximum"],
+                                              Dimensions=[{"Name": "FunctionName", "Value": delivered}],
+                                              **window)["Datapoints"]
+    assert age["SampleCount"] == 3 and age["Unit"] == "Milliseconds" and age["Maximum"] > 0
+    (errors,) = cloudwatch.get_metric_statistics(MetricName="DeadLetterErrors", Statistics=["Sum"],
+                                                 Dimensions=[{"Name": "FunctionName", "Value": lost}],
+                                                 **window)["Datapoints"]
+    assert errors["Sum"] == 1
+    for metric in ("AsyncEventsReceived", "AsyncEventsDropped"):
+        (point,) = cloudwatch.get_metric_statistics(MetricName=metric, Statistics=["Sum"],
+                                                    Dimensions=[{"Name": "FunctionName", "Value": delivered}],
+                                                    **window)["Datapoints"]
+        assert point["Sum"] == 1, metric
+    assert cloudwatch.get_metric_statistics(MetricName="DeadLetterErrors", Statistics=["Sum"],
+                                            Dimensions=[{"Name": "FunctionName", "Value": delivered}],
+                                            **window)["Datapoints"] == []

@@ -57,6 +57,8 @@ MAX_SLEEP_S = 1.0
 
 #: ``resolve(region, name, qualifier)``: the function version an event runs on, None if gone.
 Resolver = Callable[[str, str, str], FunctionVersion | None]
+#: Hears the engine's metrics: ``(kind, region, function, version, value)``; see :class:`AsyncInvoker`.
+Reporter = Callable[[str, str, str, str, float], None]
 
 
 def tolerant(resolve: Callable[[str, str, str], FunctionVersion]) -> Resolver:
@@ -128,7 +130,11 @@ class AsyncInvoker:
 
     def __init__(self, store: EventStore, queues: MessageSender, configs: EventInvokeConfigs,
                  invoker: SyncInvoker, resolve: Resolver, clock: Clock, *, scale: float = 1.0,
-                 per_function: int = PER_FUNCTION, total: int = TOTAL, lease_s: float = LEASE_S) -> None:
+                 per_function: int = PER_FUNCTION, total: int = TOTAL, lease_s: float = LEASE_S,
+                 report: Reporter | None = None) -> None:
+        """``report(kind, region, function, version, value)`` hears ``received`` (an event accepted),
+        ``age`` (seconds from acceptance, before each attempt), ``dropped`` (finished without
+        success), ``dead_lettered`` and ``dead_letter_error``: metrics, not behaviour."""
         self._store = store
         self._queues = queues
         self._configs = configs
@@ -149,6 +155,7 @@ class AsyncInvoker:
         self._attempts: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
         self._wakeup = asyncio.Event()
+        self._report = report
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -185,6 +192,12 @@ class AsyncInvoker:
         """Events accepted and not finished."""
         return len(self._events)
 
+    def oldest_age(self) -> float:
+        """Seconds since the oldest unfinished event was accepted (0 with none): read at scrape time."""
+        if not self._events:
+            return 0.0
+        return max(0.0, self._clock.time() - min(event.enqueued_at for event in self._events.values()))
+
     # -- accepting -------------------------------------------------------------------------------
 
     async def enqueue(self, region: str, function_name: str, qualifier: str | None, payload: bytes,
@@ -195,6 +208,8 @@ class AsyncInvoker:
         event = QueuedEvent(request_id, region, function_name, qualifier or "", payload, now, now)
         await self._journal.write([PutEvent(event.record(self.node_id))])
         self._add(event)
+        if self._report is not None:
+            self._report("received", region, function_name, qualifier or LATEST, 1.0)
 
     # -- dispatching -----------------------------------------------------------------------------
 
@@ -313,6 +328,8 @@ class AsyncInvoker:
         self._schedule(event)
 
     async def _run(self, fn: FunctionVersion, event: QueuedEvent) -> policy.Outcome:
+        if self._report is not None:
+            self._report("age", fn.region, fn.name, fn.version, self._clock.time() - event.enqueued_at)
         try:
             result = await self._invoker.invoke(
                 fn, event.payload, request_id=event.id,
@@ -339,6 +356,8 @@ class AsyncInvoker:
     async def _finish(self, event: QueuedEvent, fn: FunctionVersion, config: EventInvokeConfig | None,
                       condition: policy.Condition) -> None:
         success = condition is policy.Condition.SUCCESS
+        if not success and self._report is not None:
+            self._report("dropped", fn.region, fn.name, fn.version, 1.0)
         target = (config.on_success if success else config.on_failure) if config is not None else None
         ops: list[EventOp] = []
         follow_up: QueuedEvent | None = None
@@ -393,3 +412,8 @@ class AsyncInvoker:
         except (AwsError, LookupError) as error:
             # AWS counts these as DeadLetterErrors.
             log.warning("could not send %s to the dead-letter queue %s: %s", event.id, target, error)
+            if self._report is not None:
+                self._report("dead_letter_error", fn.region, fn.name, fn.version, 1.0)
+            return
+        if self._report is not None:
+            self._report("dead_lettered", fn.region, fn.name, fn.version, 1.0)

@@ -5,7 +5,7 @@ CloudWatch (Lambda developer guide, "Types of metrics for Lambda functions"): ``
 ``Errors`` (one sample per invocation, 0 or 1, so Average is the error rate), ``Throttles``,
 ``Duration`` (ms), ``ConcurrentExecutions`` (sampled each second: read Maximum), and for
 asynchronous invocation ``AsyncEventsReceived``, ``AsyncEventAge``, ``AsyncEventsDropped``,
-``DeadLetterErrors`` (reported by the async engine through :meth:`LambdaMetrics.put`). Each is kept
+``DeadLetterErrors`` (reported by the async engine: :meth:`LambdaMetrics.async_event`). Each is kept
 per ``FunctionName``, per (``FunctionName``, ``Resource``), per (``FunctionName``, ``Resource``,
 ``ExecutedVersion``) for published versions, and across all functions (no dimension). Lamina adds
 ``ColdStarts`` and ``InitDuration`` beside them.
@@ -83,6 +83,21 @@ class LambdaMetrics:
                                        labels)
         self.duration = registry.histogram("lamina_duration_seconds", "Handler duration of each invocation.",
                                            labels, _SECONDS_BUCKETS)
+        self.event_age = registry.histogram(
+            "lamina_async_event_age_seconds", "Time from accepting an asynchronous event to each attempt to run it.",
+            ("region", "function"), _SECONDS_BUCKETS)
+        self.events_received = registry.counter("lamina_async_events_received_total",
+                                                "Asynchronous events accepted.", ("region", "function"))
+        self.events_dropped = registry.counter("lamina_async_events_dropped_total",
+                                               "Asynchronous events finished without running successfully.",
+                                               ("region", "function"))
+        self.dead_lettered = registry.counter("lamina_async_dead_lettered_total",
+                                              "Asynchronous events sent to the function's dead-letter queue.",
+                                              ("region", "function"))
+        self.dead_letter_errors = registry.counter(
+            "lamina_async_dead_letter_errors_total",
+            "Asynchronous events that could not be sent to the dead-letter queue (AWS/Lambda DeadLetterErrors).",
+            ("region", "function"))
         self.init_duration = registry.histogram("lamina_init_duration_seconds", "Init phase of cold starts.",
                                                 labels, _SECONDS_BUCKETS)
 
@@ -154,6 +169,27 @@ class LambdaMetrics:
         """A ConcurrentExecutions sample: for one function, or the whole region when ``name`` is None."""
         dims: Dimensions = () if name is None else (("FunctionName", name),)
         self.store.put(region, NAMESPACE, "ConcurrentExecutions", dims, now, values=(float(running),), unit="Count")
+
+    def async_event(self, kind: str, region: str, name: str, version: str, value: float, now: float) -> None:
+        """What the asynchronous engine reports: ``received`` (AsyncEventsReceived), ``age`` (seconds
+        from acceptance to an attempt: AsyncEventAge), ``dropped`` (finished without success, sent to
+        a DLQ or destination or not: AsyncEventsDropped), ``dead_lettered`` (sent to the DLQ) or
+        ``dead_letter_error`` (could not be: DeadLetterErrors). AWS's definitions: Lambda developer
+        guide, "Types of metrics for Lambda functions", asynchronous invocation metrics."""
+        if kind == "received":
+            self.events_received.inc((region, name), value)
+            self.put(region, name, "AsyncEventsReceived", value, "Count", now, version)
+        elif kind == "dropped":
+            self.events_dropped.inc((region, name), value)
+            self.put(region, name, "AsyncEventsDropped", value, "Count", now, version)
+        elif kind == "age":
+            self.event_age.observe((region, name), value)
+            self.put(region, name, "AsyncEventAge", value * 1000, "Milliseconds", now, version)
+        elif kind == "dead_lettered":
+            self.dead_lettered.inc((region, name), value)
+        elif kind == "dead_letter_error":
+            self.dead_letter_errors.inc((region, name), value)
+            self.put(region, name, "DeadLetterErrors", value, "Count", now, version)
 
     def put(self, region: str, name: str, metric: str, value: float, unit: str, now: float,
             version: str = LATEST) -> None:

@@ -83,6 +83,7 @@ class TelemetryLink:
         self.registry = Registry()
         self._xray = xray.bind("127.0.0.1", settings.xray_port) if settings.xray_port >= 0 else None
         self._events: list[tuple[Any, ...]] = []
+        self._async: list[tuple[str, str, str, str, float, float]] = []
         self.logs = _Sink()
         self._invoker: Invoker | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -119,9 +120,13 @@ class TelemetryLink:
     def observe(self, event: InvocationEvent) -> None:
         self._events.append(wire.event_row(event))
 
+    def async_event(self, kind: str, region: str, name: str, version: str, value: float) -> None:
+        """A report of the asynchronous engine (see :meth:`LambdaMetrics.async_event`)."""
+        self._async.append((kind, region, name, version, value, self._clock.time()))
+
     def _bound(self) -> None:
         """Drop the oldest rows beyond :data:`MAX_PENDING` (called once per tick, not per invocation)."""
-        for rows in (self._events, self.logs.rows):
+        for rows in (self._events, self.logs.rows, self._async):
             excess = len(rows) - MAX_PENDING
             if excess > 0:
                 del rows[:excess]
@@ -204,11 +209,12 @@ class TelemetryLink:
 
     def batch_frame(self) -> bytes | None:
         """The invocations and log records gathered since the last call, as one frame (None if none)."""
-        if not self._events and not self.logs.rows:
+        if not self._events and not self.logs.rows and not self._async:
             return None
         events, self._events = self._events, []
         logs, self.logs.rows = self.logs.rows, []
-        return wire.frame(("batch", events, logs))
+        reports, self._async = self._async, []
+        return wire.frame(("batch", events, logs, reports))
 
     async def _tick_forever(self) -> None:
         for tick in itertools.count(1):

@@ -169,6 +169,12 @@ class Telemetry:
             except Exception:
                 log.exception("telemetry tick failed")
 
+    def async_events(self, rows: list[tuple[str, str, str, str, float, float]]) -> None:
+        """The asynchronous engine's reports: (kind, region, function, version, value, time) each;
+        see :meth:`LambdaMetrics.async_event`."""
+        for kind, region, name, version, value, now in rows:
+            self.lambda_metrics.async_event(kind, region, name, version, value, now)
+
     def running(self, now: float, counts: list[tuple[str, str, int]]) -> None:
         """Record a sample of the invocations running now, per (region, function) with any running:
         the ``ConcurrentExecutions`` metric, per function and per region."""

@@ -65,6 +65,7 @@ class Worker:
                 kind = message[0]
                 if kind == "batch":
                     self._batch(message[1], message[2])
+                    self.telemetry.async_events(message[3])
                 elif kind == "running":
                     self.telemetry.running(message[1], message[2])
                 elif kind == "call":
