@@ -97,6 +97,9 @@ class Settings:
     xray_daemon_address: str = ""
     #: Seconds between retention sweeps of log groups with a retention policy.
     log_retention_sweep_s: float = 3600.0
+    #: Seconds after start at which the telemetry process starts if no invocation or query asked
+    #: for it sooner (see :mod:`lamina.observability.link`).
+    telemetry_spawn_after_s: float = 5.0
     prices: Prices = field(default_factory=Prices)
 
     @property
@@ -133,6 +136,7 @@ class Settings:
             "otlp_endpoint": ("LAMINA_OTLP_ENDPOINT", str),
             "xray_port": ("LAMINA_XRAY_PORT", int),
             "log_retention_sweep_s": ("LAMINA_LOG_RETENTION_SWEEP", float),
+            "telemetry_spawn_after_s": ("LAMINA_TELEMETRY_SPAWN_AFTER", float),
         }
         for name, (var, convert) in env.items():
             if var in environ:

@@ -1,6 +1,7 @@
 """The telemetry process: logs, metrics and usage records are kept by a child of the server at the
-lowest priority. It is replaced when it dies, it stops with the server (clean stop, Ctrl-C of the
-whole process group, kill -9 of the server), and a clean stop loses nothing."""
+lowest priority, started by the first invocation or query (or 5 s after the server). It is replaced
+when it dies, it stops with the server (clean stop, Ctrl-C of the whole process group, kill -9 of
+the server), and a clean stop loses nothing."""
 
 from __future__ import annotations
 
@@ -111,6 +112,8 @@ def test_ctrl_c_of_the_process_group_keeps_every_record(tmp_path: Path) -> None:
         name = create_python_function(client, HELLO)
         for n in range(5):
             invoke_json(client, name, {"n": n})
+        # Started by the first batch of rows (or a query, or 5 s after the server).
+        assert wait_for(lambda: len(telemetry_pids(server)) == 1, timeout=10)
         [pid] = telemetry_pids(server)
         # A terminal's Ctrl-C reaches every process of the foreground group: the telemetry process
         # is in a group of its own, so it lives until the server has handed it the last batch.
@@ -137,5 +140,20 @@ def test_killed_server_takes_the_telemetry_process_with_it(tmp_path: Path) -> No
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait(timeout=10)
         assert wait_for(lambda: not process_alive(pid), timeout=15), "telemetry process outlived a killed server"
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+def test_the_telemetry_process_starts_with_the_first_invocation(tmp_path: Path) -> None:
+    # Lazily: its imports would otherwise compete with the first cold start. Rows made before it
+    # runs are kept and written.
+    server = start_server(tmp_path / "data", env={"LAMINA_TELEMETRY_SPAWN_AFTER": "120"})
+    try:
+        client = server.client()
+        assert telemetry_pids(server) == []
+        name = create_python_function(client, HELLO)
+        invoke_json(client, name, {"n": 7})
+        assert wait_for(lambda: len(telemetry_pids(server)) == 1, timeout=10)
+        assert "hello 7\n" in messages(server, name)
     finally:
         server.stop(signal.SIGKILL)

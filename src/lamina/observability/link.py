@@ -92,6 +92,7 @@ class TelemetryLink:
         self._ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
         self._connected: asyncio.Event | None = None
+        self._wanted = asyncio.Event()
         self._closing = False
         #: Rows dropped by :meth:`_bound` since start.
         self.dropped = 0
@@ -148,9 +149,18 @@ class TelemetryLink:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start batching; the telemetry process itself starts with the first invocation or query,
+        or ``settings.telemetry_spawn_after_s`` after this, whichever comes first: its start-up (0.6 s of imports)
+        would otherwise compete with the first cold start for the two cores."""
         self._connected = asyncio.Event()
+        self._wanted = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._tasks += [loop.create_task(self._spawn_when_wanted()), loop.create_task(self._tick_forever())]
+
+    async def _spawn_when_wanted(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wanted.wait(), self._settings.telemetry_spawn_after_s)
         await self._spawn()
-        self._tasks.append(asyncio.get_running_loop().create_task(self._tick_forever()))
 
     async def _spawn(self) -> None:
         """Start the telemetry process and the task that reads its answers."""
@@ -182,6 +192,11 @@ class TelemetryLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._process is None and (self._events or self.logs.rows or self._async):
+            await self._spawn()     # never started, but there is something to keep
+        elif self._process is not None and self._writer is None and self._process.poll() is None:
+            self._process.kill()    # stopped while it was being started: it has nothing yet
+            await asyncio.to_thread(self._process.wait)
         process, writer = self._process, self._writer
         if writer is not None and process is not None and process.poll() is None:
             with contextlib.suppress(ConnectionError):
@@ -196,6 +211,8 @@ class TelemetryLink:
                 await asyncio.to_thread(process.wait)
         if writer is not None:
             writer.close()
+        for task in self._tasks:
+            task.cancel()
         if self._xray is not None:
             self._xray.close()
         self._fail_calls("Lamina is shutting down.")
@@ -219,6 +236,8 @@ class TelemetryLink:
     async def _tick_forever(self) -> None:
         for tick in itertools.count(1):
             await asyncio.sleep(TICK_S)
+            if self._process is None and (self._events or self.logs.rows or self._async):
+                self._wanted.set()
             writer = self._writer
             # Never wait here: while the process is away or behind, rows wait in memory (bounded).
             if writer is None or writer.is_closing() or writer.transport.get_write_buffer_size() > MAX_BUFFERED:
@@ -236,6 +255,7 @@ class TelemetryLink:
         """Run ``target`` in the telemetry process (after every batch gathered so far) and return its
         answer; an AWS error raised there is raised here."""
         assert self._connected is not None, "start() first"
+        self._wanted.set()
         await self._connected.wait()
         writer = self._writer
         if writer is None or writer.is_closing():
