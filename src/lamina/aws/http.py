@@ -13,7 +13,8 @@ from urllib.parse import unquote, unquote_plus
 
 
 # Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
+# own process").
 @dataclass(slots=True)
 class HttpRequest:
     """One request.

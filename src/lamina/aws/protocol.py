@@ -31,7 +31,8 @@ class OperationCall(NamedTuple):
 
 
 # Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
+# own process").
 @dataclass(slots=True)
 class RequestContext:
     """Who asked what, passed to every provider method as its first argument.

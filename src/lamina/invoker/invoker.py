@@ -43,7 +43,8 @@ INIT_TIMEOUT_S = 10.0
 
 
 # Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
+# own process").
 @dataclass(slots=True)
 class InvokeResult:
     request_id: str
@@ -65,7 +66,8 @@ class InvokeResult:
 
 
 # Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
+# own process").
 @dataclass(slots=True)
 class InvocationEvent:
     """What observers learn about each invocation, after its answer is ready (never before)."""

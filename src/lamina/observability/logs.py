@@ -13,7 +13,8 @@ from typing import Protocol
 
 
 # Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
+# own process").
 @dataclass(slots=True)
 class LogRecord:
     """One invocation's log text (START, output, END, REPORT; one event per line)."""

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 
 # Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
+# own process").
 @dataclass(slots=True)
 class Report:
     request_id: str

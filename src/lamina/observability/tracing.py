@@ -29,7 +29,8 @@ STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 
 
 # Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
+# own process").
 @dataclass(slots=True)
 class TraceContext:
     """One invocation's place in a trace."""

@@ -22,7 +22,8 @@ _TEXT_APPLICATION = frozenset({"application/json", "application/javascript", "ap
 
 
 # Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Per-invocation objects").
+# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
+# own process").
 @dataclass(slots=True)
 class GatewayRequest:
     """One HTTP request to a function URL or an HTTP API.
