@@ -107,6 +107,7 @@ def _pipeline_cpu_us(reps: int) -> list[tuple[float, float]]:
     from lamina.invoker.invoker import InvocationEvent, InvokeResult
     from lamina.observability import report as fmt
     from lamina.observability import wire
+    from lamina.observability.invocation import Invocation
     from lamina.observability.link import TelemetryLink
     from lamina.observability.logs import LogRecord
     from lamina.observability.telemetry import Telemetry
@@ -153,7 +154,7 @@ def _pipeline_cpu_us(reps: int) -> list[tuple[float, float]]:
             for row in logs:
                 telemetry.logs.write(wire.log_of(row))
             for row in events:
-                telemetry.observe(wire.event_of(row))
+                telemetry.observe(Invocation._make(row))
         await telemetry.flush()
         process = time.process_time() - started
         await telemetry.stop()

@@ -22,7 +22,7 @@ from lamina.store.usage import Batch, UsageTables
 from lamina.types import FunctionErrorType
 
 if TYPE_CHECKING:
-    from lamina.invoker.invoker import InvocationEvent
+    from lamina.observability.invocation import Invocation
 
 _TIMEOUT = FunctionErrorType.TIMEOUT.value
 
@@ -33,18 +33,17 @@ def outcome(function_error: str | None, error_type: str | None) -> str:
     return "timeout" if error_type == _TIMEOUT else "error"
 
 
-def usage_row(event: InvocationEvent) -> dict[str, Any] | None:
+def usage_row(event: Invocation) -> dict[str, Any] | None:
     """The usage record of one invocation, readable (None for a throttle)."""
-    result = event.result
-    if result is None:
+    if event.throttled is not None:
         return None
-    fn, report = event.function, result.report
-    return {"region": fn.region, "function": fn.name, "version": result.executed_version,
-            "architecture": fn.architectures[0] if fn.architectures else "x86_64", "memory_mb": report.memory_size_mb,
-            "day": int(result.ended // 86400), "request_id": result.request_id, "started": result.started,
-            "ended": result.ended, "duration_ms": report.duration_ms, "billed_ms": report.billed_duration_ms,
-            "peak_memory_mb": report.max_memory_used_mb, "init_ms": report.init_duration_ms,
-            "cold_start": result.cold_start, "outcome": outcome(result.function_error, result.error_type)}
+    fn = event.function
+    return {"region": fn.region, "function": fn.name, "version": event.executed_version,
+            "architecture": fn.architectures[0] if fn.architectures else "x86_64", "memory_mb": event.memory_mb,
+            "day": int(event.ended // 86400), "request_id": event.request_id, "started": event.started,
+            "ended": event.ended, "duration_ms": event.duration_ms, "billed_ms": event.billed_ms,
+            "peak_memory_mb": event.max_memory_mb, "init_ms": event.init_ms,
+            "cold_start": event.cold_start, "outcome": outcome(event.function_error, event.error_type)}
 
 
 class Meter:
@@ -56,24 +55,23 @@ class Meter:
         #: Batches a failed write left, written first next time.
         self._unwritten: list[Batch] = []
 
-    def record(self, events: Iterable[InvocationEvent]) -> None:
+    def record(self, events: Iterable[Invocation]) -> None:
         with self._lock:
             batches = self._batches
             for event in events:
-                result = event.result
-                if result is None:
+                if event.throttled is not None:
                     continue
-                fn, report = event.function, result.report
+                fn = event.function
                 architecture = fn.architectures[0] if fn.architectures else "x86_64"
-                key = (fn.region, fn.name, result.executed_version, architecture, report.memory_size_mb,
-                       int(result.ended // 86400))
+                key = (fn.region, fn.name, event.executed_version, architecture, event.memory_mb,
+                       int(event.ended // 86400))
                 batch = batches.get(key)
                 if batch is None:
                     batch = batches[key] = Batch(*key)
-                failed = result.function_error is not None
-                batch.add(result.request_id, result.started, result.ended, report.duration_ms,
-                          report.billed_duration_ms, report.max_memory_used_mb, report.init_duration_ms,
-                          result.cold_start, (2 if result.error_type == _TIMEOUT else 1) if failed else 0)
+                failed = event.function_error is not None
+                batch.add(event.request_id, event.started, event.ended, event.duration_ms, event.billed_ms,
+                          event.max_memory_mb, event.init_ms, event.cold_start,
+                          (2 if event.error_type == _TIMEOUT else 1) if failed else 0)
                 self._count += 1
 
     @property

@@ -25,7 +25,7 @@ from lamina.observability.prometheus import Labels, Registry
 from lamina.types import LATEST, FunctionErrorType
 
 if TYPE_CHECKING:
-    from lamina.invoker.invoker import InvocationEvent
+    from lamina.observability.invocation import Invocation
 
 NAMESPACE = "AWS/Lambda"
 _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
@@ -101,36 +101,34 @@ class LambdaMetrics:
         self.init_duration = registry.histogram("lamina_init_duration_seconds", "Init phase of cold starts.",
                                                 labels, _SECONDS_BUCKETS)
 
-    def record(self, events: Iterable[InvocationEvent]) -> None:
-        """Sum a batch of events per function version and minute, then update the Prometheus series
-        and the CloudWatch minutes once per sum (per value only for the duration histograms)."""
+    def record(self, events: Iterable[Invocation]) -> None:
+        """Sum a batch of invocations per function version and minute, then update the Prometheus
+        series and the CloudWatch minutes once per sum (per value only for the duration histograms)."""
         minutes: dict[tuple[str, str, str, int], _Minute] = {}
         timeout = FunctionErrorType.TIMEOUT.value
         for event in events:
-            fn, result = event.function, event.result
+            fn = event.function
+            throttled = event.throttled
             # A throttled request has no time of its own: it counts in the minute it is recorded.
-            moment = int(result.ended if result is not None else self._clock.time())
-            version = result.executed_version if result is not None else fn.version
-            key = (fn.region, fn.name, version, moment - moment % 60)
+            moment = int(event.ended if throttled is None else self._clock.time())
+            key = (fn.region, fn.name, event.executed_version, moment - moment % 60)
             bucket = minutes.get(key)
             if bucket is None:
                 bucket = minutes[key] = _Minute()
-            if result is None:
-                reason = event.throttled or ""
-                bucket.throttled[reason] = bucket.throttled.get(reason, 0) + 1
+            if throttled is not None:
+                bucket.throttled[throttled] = bucket.throttled.get(throttled, 0) + 1
                 continue
-            report = result.report
-            bucket.durations.append(report.duration_ms)
-            bucket.billed_ms += report.billed_duration_ms
-            if result.function_error is not None:
-                if result.error_type == timeout:
+            bucket.durations.append(event.duration_ms)
+            bucket.billed_ms += event.billed_ms
+            if event.function_error is not None:
+                if event.error_type == timeout:
                     bucket.timeouts += 1
                 else:
                     bucket.errors += 1
-            if result.cold_start:
+            if event.cold_start:
                 bucket.cold += 1
-                if report.init_duration_ms is not None:
-                    bucket.init.append(report.init_duration_ms)
+                if event.init_ms is not None:
+                    bucket.init.append(event.init_ms)
         for (region, name, version, minute), bucket in minutes.items():
             self._prometheus(region, name, version, bucket)
             self._publish(region, name, version, minute, bucket)

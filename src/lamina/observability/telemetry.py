@@ -35,7 +35,7 @@ from lamina.store.observability import LogTables, MetricTables
 from lamina.store.usage import UsageTables
 
 if TYPE_CHECKING:
-    from lamina.invoker.invoker import InvocationEvent
+    from lamina.observability.invocation import Invocation
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Telemetry:
                                sweep_s=settings.log_retention_sweep_s, interval_s=LOG_FLUSH_S)
         self.meter = Meter(UsageTables(store))
         self.traces = TraceStore()
-        self._events: list[InvocationEvent] = []
+        self._events: list[Invocation] = []
         self._export: list[Span] = []
         self._task: asyncio.Task[None] | None = None
         self._ticks = 0
@@ -82,8 +82,8 @@ class Telemetry:
 
     # -- wiring -----------------------------------------------------------------------------------
 
-    def observe(self, event: InvocationEvent) -> None:
-        self._events.append(event)
+    def observe(self, invocation: Invocation) -> None:
+        self._events.append(invocation)
 
     def _gauges(self) -> None:
         self.registry.gauge("lamina_build_info", "Lamina's version.", ("version",), lambda: {(__version__,): 1.0})
@@ -133,14 +133,13 @@ class Telemetry:
             if done < len(events):
                 self._events[:0] = events[done:]
 
-    def _handle(self, events: list[InvocationEvent]) -> None:
+    def _handle(self, events: list[Invocation]) -> None:
         self.lambda_metrics.record(events)
         self.meter.record(events)
         for event in events:
-            result = event.result
-            trace = result.trace if result is not None else None
-            if trace is not None and trace.sampled:
-                self._spans(invocation_spans(event, trace))
+            trace = event.trace
+            if trace is not None and trace[3]:
+                self._spans(invocation_spans(event))
 
     def _spans(self, spans: list[Span]) -> None:
         self.traces.add(spans)

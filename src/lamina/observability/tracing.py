@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lamina.invoker.invoker import InvocationEvent
+    from lamina.observability.invocation import Invocation
 
 SPAN_INTERNAL, SPAN_SERVER, SPAN_CLIENT = 1, 2, 3
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
@@ -100,17 +100,17 @@ class Span:
                 "resource": self.resource}
 
 
-def invocation_spans(event: InvocationEvent, trace: TraceContext) -> list[Span]:
-    """The invoke, init (cold starts only) and handler spans of a finished invocation."""
-    fn, result = event.function, event.result
-    assert result is not None
+def invocation_spans(result: Invocation) -> list[Span]:
+    """The invoke, init (cold starts only) and handler spans of a finished, sampled invocation."""
+    fn, trace = result.function, result.sampled_trace()
+    assert trace is not None and result.throttled is None
     resource = {"service.name": fn.name, "cloud.provider": "aws", "cloud.platform": "aws_lambda",
                 "cloud.region": fn.region, "cloud.account.id": fn.account_id, "faas.name": fn.name,
                 "faas.version": fn.version, "faas.instance": result.log_stream,
                 "faas.max_memory": fn.memory_size * 1024 * 1024, "cloud.resource_id": fn.arn}
     trace_id = trace.trace_id
     invoke_id = new_span_id()
-    init_s = (result.report.init_duration_ms or 0.0) / 1000 if result.cold_start else 0.0
+    init_s = (result.init_ms or 0.0) / 1000 if result.cold_start else 0.0
     failed = result.function_error is not None
     status = STATUS_ERROR if failed else STATUS_OK
     message = result.error_type or "" if failed else ""
@@ -125,7 +125,7 @@ def invocation_spans(event: InvocationEvent, trace: TraceContext) -> list[Span]:
                           resource=resource))
     spans.append(Span(trace_id, trace.function_parent, invoke_id, "handler", result.started + init_s, result.ended,
                       attributes={"faas.invocation_id": result.request_id,
-                                  "faas.max_memory_used": result.report.max_memory_used_mb * 1024 * 1024},
+                                  "faas.max_memory_used": result.max_memory_mb * 1024 * 1024},
                       status=status, status_message=message, resource=resource))
     return spans
 

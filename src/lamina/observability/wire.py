@@ -6,7 +6,8 @@ pickled message (a tuple whose first item names it):
 
 - ``("start", settings)``: the first frame, server to worker;
 - ``("batch", events, logs, async_events)``: invocations and log records since the previous batch,
-  as the rows :func:`event_row` and :func:`log_row` make (plain tuples: C-speed to pickle, unlike
+  as the rows :func:`event_row` (read as :class:`~lamina.observability.invocation.Invocation`) and
+  :func:`log_row` make (plain tuples: C-speed to pickle, unlike
   dataclasses), and the asynchronous engine's reports (kind, region, function, version, value, time);
 - ``("running", now, [(region, function, count), ...])``: invocations running now, once a second;
 - ``("call", id, target, args)`` and ``("reply", id, ok, value)``: a query and its answer (``ok``
@@ -24,13 +25,12 @@ import pickle
 import struct
 from typing import TYPE_CHECKING, Any
 
-from lamina.invoker.invoker import InvocationEvent, InvokeResult
 from lamina.observability.logs import LogRecord
-from lamina.observability.report import Report
-from lamina.observability.tracing import TraceContext
 
 if TYPE_CHECKING:
     import asyncio
+
+    from lamina.invoker.invoker import InvocationEvent
 
 LENGTH = struct.Struct("!I")
 #: A frame larger than this is a bug (a batch is bounded by what a quarter second can produce).
@@ -53,33 +53,19 @@ async def read(reader: asyncio.StreamReader) -> tuple[Any, ...]:
 
 
 def event_row(event: InvocationEvent) -> tuple[Any, ...]:
-    """What observers need of one invocation (its answer's payload and log text stay behind)."""
+    """One invocation as a plain tuple in :class:`~lamina.observability.invocation.Invocation`'s
+    field order (its answer's payload and log text stay behind)."""
     result = event.result
+    fn = event.function
     if result is None:
-        return (event.function, None, event.throttled)
+        return (fn, event.throttled or "", "", fn.version, None, None, False, "", 0.0, 0.0, 0.0, 0, fn.memory_size, 0,
+                None, None)
     report = result.report
     trace = result.trace
-    return (event.function, (
-        result.request_id, result.executed_version, result.function_error, result.error_type, result.cold_start,
-        result.log_stream, result.started, result.ended,
-        report.version, report.duration_ms, report.memory_size_mb, report.max_memory_used_mb,
-        report.init_duration_ms, report.status, report.error_type,
-        None if trace is None else (trace.root, trace.caller_parent, trace.function_parent, trace.sampled),
-    ), event.throttled)
-
-
-def event_of(row: tuple[Any, ...]) -> InvocationEvent:
-    """The :class:`InvocationEvent` an :func:`event_row` was made from, without payload or log text."""
-    function, fields, throttled = row
-    if fields is None:
-        return InvocationEvent(function, None, throttled)
-    (request_id, executed_version, function_error, error_type, cold_start, log_stream, started, ended,
-     version, duration_ms, memory_mb, used_mb, init_ms, status, report_error, trace) = fields
-    report = Report(request_id, version, duration_ms, memory_mb, used_mb, init_ms, status, report_error)
-    return InvocationEvent(function, InvokeResult(
-        request_id, b"", executed_version, function_error, "", report, error_type=error_type, cold_start=cold_start,
-        log_stream=log_stream, started=started, ended=ended,
-        trace=None if trace is None else TraceContext(*trace)), throttled)
+    return (fn, None, result.request_id, result.executed_version, result.function_error, result.error_type,
+            result.cold_start, result.log_stream, result.started, result.ended, report.duration_ms,
+            report.billed_duration_ms, report.memory_size_mb, report.max_memory_used_mb, report.init_duration_ms,
+            None if trace is None else (trace.root, trace.caller_parent, trace.function_parent, trace.sampled))
 
 
 def log_row(record: LogRecord) -> tuple[str, str, float, str, str]:

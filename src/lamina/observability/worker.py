@@ -26,6 +26,7 @@ from lamina.clock import SystemClock
 from lamina.config import Settings
 from lamina.errors import AwsError
 from lamina.observability import endpoints, wire
+from lamina.observability.invocation import Invocation
 from lamina.observability.telemetry import Telemetry
 from lamina.services.cloudwatch.provider import CloudWatchProvider
 from lamina.services.logs.provider import LogsProvider
@@ -87,8 +88,9 @@ class Worker:
         for row in logs:
             sink.write(wire.log_of(row))
         observe = self.telemetry.observe
+        make = Invocation._make
         for row in events:
-            observe(wire.event_of(row))
+            observe(make(row))
 
     async def _call(self, call_id: int, target: str, args: tuple[Any, ...]) -> None:
         try:

@@ -100,7 +100,7 @@ def test_lambda_metrics_errors_average_is_the_error_rate() -> None:
                                                                                                   40.0))]
     lm.record([*events, throttle_event()])
     dims = (("FunctionName", "fn"),)
-    minute = int(events[0].result.ended) // 60 * 60 if events[0].result else 0
+    minute = int(events[0].ended) // 60 * 60
     (_, errors), = metrics.buckets("us-east-1", NAMESPACE, "Errors", dims, minute, minute + 60, 60)
     assert errors.statistic("Average") == 0.25 and errors.statistic("Sum") == 1
     (_, duration), = metrics.buckets("us-east-1", NAMESPACE, "Duration", dims, minute, minute + 60, 60)

@@ -31,16 +31,17 @@ def test_sampling_follows_tracing_mode() -> None:
 
 def test_invocation_spans_follow_faas_conventions() -> None:
     event = invocation_event(cold=True, error=True, sampled=True)
-    assert event.result is not None and event.result.trace is not None
-    invoke, init, handler = invocation_spans(event, event.result.trace)
+    trace = event.sampled_trace()
+    assert trace is not None
+    invoke, init, handler = invocation_spans(event)
     assert (invoke.kind, invoke.parent_id, invoke.status) == (2, "53995c3f42cd8ad8", 2)
     assert invoke.attributes["faas.invocation_id"] == "req-1" and invoke.attributes["faas.coldstart"] is True
     assert invoke.attributes["faas.trigger"] == "other" and invoke.resource["faas.max_memory"] == 128 * 1024 * 1024
     assert init.parent_id == invoke.span_id and round(init.end - init.start, 3) == 0.1
-    assert handler.span_id == event.result.trace.function_parent and handler.parent_id == invoke.span_id
+    assert handler.span_id == trace.function_parent and handler.parent_id == invoke.span_id
     store = TraceStore(keep=1)
     store.add([invoke, init, handler])
-    assert [s.name for s in store.get(event.result.trace.root)] == ["fn", "init", "handler"]
+    assert [s.name for s in store.get(trace.root)] == ["fn", "init", "handler"]
 
 
 def test_xray_documents_become_spans() -> None:
@@ -61,15 +62,15 @@ def test_xray_documents_become_spans() -> None:
 
 def test_otlp_json_encoding() -> None:
     event = invocation_event(sampled=True)
-    assert event.result is not None and event.result.trace is not None
-    body = otlp.payload(invocation_spans(event, event.result.trace))
+    assert event.sampled_trace() is not None
+    body = otlp.payload(invocation_spans(event))
     (resource,) = body["resourceSpans"]
     keys = {a["key"]: a["value"] for a in resource["resource"]["attributes"]}
     assert keys["faas.name"] == {"stringValue": "fn"} and keys["faas.max_memory"] == {"intValue": str(128 << 20)}
     invoke = resource["scopeSpans"][0]["spans"][0]
     assert invoke["traceId"] == "6b0855e59a9047ca4472b99deb7cdf8a" and invoke["kind"] == 2
     assert invoke["parentSpanId"] == "53995c3f42cd8ad8"
-    assert int(invoke["endTimeUnixNano"]) == int(event.result.ended * 1e9)
+    assert int(invoke["endTimeUnixNano"]) == int(event.ended * 1e9)
     assert {"key": "faas.coldstart", "value": {"boolValue": False}} in invoke["attributes"]
 
 

@@ -1,0 +1,45 @@
+"""One finished (or throttled) invocation as metering and observability read it: a named tuple.
+
+The server makes it from the invoker's :class:`~lamina.invoker.invoker.InvocationEvent`
+(:func:`lamina.observability.wire.event_row`: a plain tuple in this field order, the cheapest thing to
+build and to pickle), and the telemetry process reads it by name (``Invocation._make(row)`` costs one
+C call). Metrics, usage records and spans take these, not the invoker's objects.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+from lamina.observability.tracing import TraceContext
+
+if TYPE_CHECKING:
+    from lamina.registry.model import FunctionVersion
+
+
+class Invocation(NamedTuple):
+    function: FunctionVersion
+    #: The throttle Reason when the invocation was refused with 429 (it did not run: the fields
+    #: below are empty); None when it ran.
+    throttled: str | None
+    request_id: str
+    executed_version: str
+    #: "Unhandled" when the function failed.
+    function_error: str | None
+    error_type: str | None
+    cold_start: bool
+    log_stream: str
+    #: Wall-clock seconds since the epoch.
+    started: float
+    ended: float
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    max_memory_mb: int
+    init_ms: float | None
+    #: The trace as (root, caller's parent, function's parent, sampled), or None.
+    trace: tuple[str, str | None, str, bool] | None
+
+    def sampled_trace(self) -> TraceContext | None:
+        """The trace context when this invocation was sampled (spans are made for those only)."""
+        trace = self.trace
+        return TraceContext(*trace) if trace is not None and trace[3] else None
