@@ -72,20 +72,6 @@ class _Part:
     times: list[list[int]] = field(default_factory=list)
     lines: int = 0
 
-    def add(self, record: LogRecord) -> tuple[int, int]:
-        """Take one record; returns its time (ms) and size in bytes."""
-        text = record.text if record.text.endswith("\n") else record.text + "\n"
-        count = text.count("\n")
-        timestamp = int(record.timestamp * 1000)
-        times = self.times
-        if times and times[-1][0] == timestamp:
-            times[-1][1] += count
-        else:
-            times.append([timestamp, count])
-        self.texts.append(text)
-        self.lines += count
-        return timestamp, len(text)
-
     def row(self, region: str, group: str, stream: str, now_ms: int) -> tuple[Any, ...]:
         """The chunk, a row in CHUNK_COLUMNS order."""
         first = min(t for t, _ in self.times)
@@ -143,21 +129,35 @@ class LogBook:
         now_ms = into.now_ms
         parts = into.parts
         touched: dict[tuple[str, str, str], list[int]] = {}     # first ms, last ms, bytes
+        # _Part.add and the figures, inlined: this loop runs once per invocation's log text.
         for record in records:
-            if not record.text:
+            text = record.text
+            if not text:
                 continue
             key = (record.region or default_region, record.group, record.stream)
             part = parts.get(key)
             if part is None:
                 part = parts[key] = _Part()
-            timestamp, size = part.add(record)
+            if not text.endswith("\n"):
+                text += "\n"
+            count = text.count("\n")
+            timestamp = int(record.timestamp * 1000)
+            times = part.times
+            if times and times[-1][0] == timestamp:
+                times[-1][1] += count
+            else:
+                times.append([timestamp, count])
+            part.texts.append(text)
+            part.lines += count
             figures = touched.get(key)
             if figures is None:
-                touched[key] = [timestamp, timestamp, size]
+                touched[key] = [timestamp, timestamp, len(text)]
             else:
-                figures[0] = min(figures[0], timestamp)
-                figures[1] = max(figures[1], timestamp)
-                figures[2] += size
+                if timestamp < figures[0]:
+                    figures[0] = timestamp
+                elif timestamp > figures[1]:
+                    figures[1] = timestamp
+                figures[2] += len(text)
         with self._lock:
             for (region, group, name), (first, last, size) in touched.items():
                 if (region, group) not in self._groups:
