@@ -11,7 +11,7 @@ threads (``/proc/PID/stat``) and the event loop's thread alone (``/proc/PID/sche
 steadier figures on a 2-core box. Without wrk, the Python raw-socket client takes over and every
 line says so.
 
-The telemetry work itself runs in the server's telemetry process (nice 19); its CPU per
+The telemetry work itself runs in the server's telemetry process (SCHED_IDLE); its CPU per
 invocation is reported beside the server's.
 
 Because requests/s on a shared 2-core box moves by tens of percent from one 5 s run to the next, the
@@ -228,7 +228,7 @@ def _run(load: Load, client: str, reps: int, servers: dict[str, LaminaServer]) -
           f"paired reps) {overhead:.1%} [target < {TARGET_OVERHEAD:.0%}: {verdict(overhead, TARGET_OVERHEAD)}]; "
           f"server CPU per invocation off {cpu['off']:.0f} µs, on {cpu['on']:.0f} µs ({cpu_overhead:+.1%}); loop "
           f"thread off {loop_cpu['off']:.0f} µs, on {loop_cpu['on']:.0f} µs; telemetry process on "
-          f"{telemetry['on']:.1f} µs per invocation (nice 19, on what the rest leaves)")
+          f"{telemetry['on']:.1f} µs per invocation (SCHED_IDLE: on what the rest leaves)")
     return {
         "client": client, "connections": CONNECTIONS, "seconds": SECONDS, "runs": runs,
         "throughput": throughput, "process_cpu_us_per_request": cpu, "loop_cpu_us_per_request": loop_cpu,
