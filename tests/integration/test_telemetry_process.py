@@ -69,6 +69,8 @@ def test_telemetry_is_an_idle_priority_child_and_answers_queries(tmp_path: Path)
         assert invocations_of(text, name) == 3
         # The server's own gauges are in the same exposition.
         assert "lamina_idle_environments " in text and "lamina_build_info{" in text
+        # Raised to an ordinary process while a query waits, idle again once answered.
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
     finally:
         server.stop(signal.SIGKILL)
 

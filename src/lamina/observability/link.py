@@ -71,9 +71,9 @@ def lower(pid: int) -> None:
     SCHED_IDLE, not only the lowest nice: the scheduler counts a core that runs only SCHED_IDLE work
     as idle when it places a waking task, so the environments wake beside the telemetry process
     rather than on the event loop's core. At nice 19 they did not, and warm throughput with
-    observability on was 15-19 % lower (docs/performance.md, runs L-P). The price: on a machine
-    saturated by other work the process gets almost no CPU, its rows wait (bounded by
-    :data:`MAX_PENDING`) and queries answer late.
+    observability on was 15-19 % lower (docs/performance.md, runs L-R). The price: on a machine
+    saturated by other work the process gets almost no CPU and its rows wait (bounded by
+    :data:`MAX_PENDING`); a query raises it while it waits (:meth:`TelemetryLink._priority`).
     """
     try:
         os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
@@ -277,6 +277,8 @@ class TelemetryLink:
         call_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._calls[call_id] = future
+        if len(self._calls) == 1:
+            self._priority(waiting=True)
         try:
             self._send_batch(writer)
             writer.write(wire.frame(("call", call_id, target, args)))
@@ -284,6 +286,20 @@ class TelemetryLink:
             return await future
         finally:
             self._calls.pop(call_id, None)
+            if not self._calls:
+                self._priority(waiting=False)
+
+    def _priority(self, *, waiting: bool) -> None:
+        """While a query waits, the telemetry process runs as an ordinary process, so a machine
+        saturated by other work does not leave the query unanswered; SCHED_IDLE again after. Leaving SCHED_IDLE needs CAP_SYS_NICE: without it the query just waits its turn."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        if not waiting:
+            lower(process.pid)
+            return
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(process.pid, os.SCHED_OTHER, os.sched_param(0))
 
     async def flush(self) -> None:
         """Make every invocation so far visible to queries: metrics, logs and usage records."""
