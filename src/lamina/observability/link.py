@@ -291,7 +291,8 @@ class TelemetryLink:
 
     def _priority(self, *, waiting: bool) -> None:
         """While a query waits, the telemetry process runs as an ordinary process, so a machine
-        saturated by other work does not leave the query unanswered; SCHED_IDLE again after. Leaving SCHED_IDLE needs CAP_SYS_NICE: without it the query just waits its turn."""
+        saturated by other work does not leave the query unanswered; SCHED_IDLE again after.
+        Leaving SCHED_IDLE needs CAP_SYS_NICE: without it the query just waits its turn."""
         process = self._process
         if process is None or process.poll() is not None:
             return
