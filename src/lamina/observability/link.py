@@ -89,6 +89,7 @@ class _Sink:
         self.rows: list[tuple[str, str, float, str, str]] = []
 
     def write(self, record: LogRecord) -> None:
+        # A plain tuple: it pickles faster than the named one.
         self.rows.append((record.group, record.stream, record.timestamp, record.text, record.region))
 
 

@@ -26,7 +26,7 @@ from lamina.observability.errors import (
     LogsResourceNotFound,
     ResourceAlreadyExistsException,
 )
-from lamina.observability.logs import LogRecord
+from lamina.observability.logs import LogRow
 from lamina.store.observability import Chunk, LogTables
 
 LINE_BITS = 20
@@ -119,29 +119,28 @@ class LogBook:
 
     # -- ingestion (the invoker's records, via the log service) ------------------------------------
 
-    def ingest(self, records: Sequence[LogRecord], default_region: str, now_ms: int) -> None:
+    def ingest(self, records: Sequence[LogRow], default_region: str, now_ms: int) -> None:
         """Store invocation log records; groups and streams are created on first use, as Lambda does."""
         self.write(self.prepare(records, default_region, Prepared(now_ms)))
 
-    def prepare(self, records: Sequence[LogRecord], default_region: str, into: Prepared) -> Prepared:
+    def prepare(self, records: Sequence[LogRow], default_region: str, into: Prepared) -> Prepared:
         """The Python half of :meth:`ingest` (records into per-stream parts, stream figures), run on
         the event loop a slice at a time; :meth:`write` is the SQL half, run in a worker thread."""
         now_ms = into.now_ms
         parts = into.parts
         touched: dict[tuple[str, str, str], list[int]] = {}     # first ms, last ms, bytes
         # _Part.add and the figures, inlined: this loop runs once per invocation's log text.
-        for record in records:
-            text = record.text
+        for group, stream_name, seconds, text, region in records:
             if not text:
                 continue
-            key = (record.region or default_region, record.group, record.stream)
+            key = (region or default_region, group, stream_name)
             part = parts.get(key)
             if part is None:
                 part = parts[key] = _Part()
             if not text.endswith("\n"):
                 text += "\n"
             count = text.count("\n")
-            timestamp = int(record.timestamp * 1000)
+            timestamp = int(seconds * 1000)
             times = part.times
             if times and times[-1][0] == timestamp:
                 times[-1][1] += count

@@ -8,16 +8,17 @@ only ever calls :meth:`LogSink.write`, which must be cheap: it runs before the a
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
+
+#: A :class:`LogRecord` as a plain tuple (what the server sends the telemetry process).
+LogRow = tuple[str, str, float, str, str]
 
 
-# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
-# own process").
-@dataclass(slots=True)
-class LogRecord:
-    """One invocation's log text (START, output, END, REPORT; one event per line)."""
+class LogRecord(NamedTuple):
+    """One invocation's log text (START, output, END, REPORT; one event per line).
+
+    A named tuple: cheap to build once per invocation, and a plain tuple of the same fields
+    (:data:`LogRow`) can stand for it wherever records are only read (:meth:`LogBook.prepare`)."""
 
     group: str
     stream: str

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from lamina.clock import Clock
 from lamina.observability.logbook import LogBook, Prepared
-from lamina.observability.logs import LogRecord
+from lamina.observability.logs import LogRow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,7 +40,7 @@ class LogService:
         self._batch = batch
         self._on_emf = on_emf
         self._sweep_s = sweep_s
-        self._pending: list[LogRecord] = []
+        self._pending: list[LogRow] = []
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -48,10 +48,19 @@ class LogService:
 
     # -- the sink ---------------------------------------------------------------------------------
 
-    def write(self, record: LogRecord) -> None:
+    def write(self, record: LogRow) -> None:
+        """One record: a :class:`~lamina.observability.logs.LogRecord` or the same fields as a tuple."""
         pending = self._pending
         pending.append(record)
         if len(pending) == self._batch and self._wake is not None:
+            self._wake.set()
+
+    def write_many(self, records: list[LogRow]) -> None:
+        """Many records at once (a batch from the server)."""
+        pending = self._pending
+        before = len(pending)
+        pending.extend(records)
+        if before < self._batch <= len(pending) and self._wake is not None:
             self._wake.set()
 
     @property
@@ -117,16 +126,16 @@ class LogService:
 
     # -- background work --------------------------------------------------------------------------
 
-    def _metrics_of(self, records: list[LogRecord]) -> None:
+    def _metrics_of(self, records: list[LogRow]) -> None:
         if self._on_emf is None:
             return
-        for record in records:
+        for _group, _stream, timestamp, text, region in records:
             # EMF documents are JSON objects with an "_aws" member; most records have none.
-            if '"_aws"' in record.text:
-                for line in record.text.splitlines():
+            if '"_aws"' in text:
+                for line in text.splitlines():
                     if line.startswith("{") and '"_aws"' in line:
                         try:
-                            self._on_emf(record.region or self._region, line, record.timestamp)
+                            self._on_emf(region or self._region, line, timestamp)
                         except Exception:
                             log.exception("embedded metric format line dropped")
 

@@ -25,8 +25,6 @@ import pickle
 import struct
 from typing import TYPE_CHECKING, Any
 
-from lamina.observability.logs import LogRecord
-
 if TYPE_CHECKING:
     import asyncio
 
@@ -66,11 +64,3 @@ def event_row(event: InvocationEvent) -> tuple[Any, ...]:
             result.cold_start, result.log_stream, result.started, result.ended, report.duration_ms,
             report.billed_duration_ms, report.memory_size_mb, report.max_memory_used_mb, report.init_duration_ms,
             None if trace is None else (trace.root, trace.caller_parent, trace.function_parent, trace.sampled))
-
-
-def log_row(record: LogRecord) -> tuple[str, str, float, str, str]:
-    return (record.group, record.stream, record.timestamp, record.text, record.region)
-
-
-def log_of(row: tuple[str, str, float, str, str]) -> LogRecord:
-    return LogRecord(*row)

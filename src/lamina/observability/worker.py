@@ -84,9 +84,7 @@ class Worker:
             self._store.close()
 
     def _batch(self, events: list[tuple[Any, ...]], logs: list[tuple[str, str, float, str, str]]) -> None:
-        sink = self.telemetry.logs
-        for row in logs:
-            sink.write(wire.log_of(row))
+        self.telemetry.logs.write_many(logs)
         observe = self.telemetry.observe
         make = Invocation._make
         for row in events:
