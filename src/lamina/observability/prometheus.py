@@ -113,6 +113,22 @@ class Histogram(_Metric):
         counts[bisect.bisect_left(self.buckets, value)] += 1
         self.sums[labels] += value
 
+    def observe_many(self, labels: Labels, values: Sequence[float], divisor: float = 1.0) -> None:
+        """:meth:`observe` each of ``values`` divided by ``divisor`` (one lookup of the series for
+        all; dividing, not multiplying by the inverse, so a value on a bucket bound stays on it)."""
+        counts = self.counts.get(labels)
+        if counts is None:
+            counts = self.counts[labels] = [0] * (len(self.buckets) + 1)
+            self.sums[labels] = 0.0
+        buckets = self.buckets
+        where = bisect.bisect_left
+        total = 0.0
+        for value in values:
+            value /= divisor
+            counts[where(buckets, value)] += 1
+            total += value
+        self.sums[labels] += total
+
     def count(self, labels: Labels) -> int:
         return sum(self.counts.get(labels, ()))
 

@@ -33,6 +33,18 @@ def test_exposition_format() -> None:
     assert "lamina_up 1\n" in text
 
 
+def test_histogram_observe_many_matches_observe() -> None:
+    registry = Registry()
+    one = registry.histogram("a_seconds", "A.", ("f",), (0.005, 0.1, 1.0))
+    many = registry.histogram("b_seconds", "B.", ("f",), (0.005, 0.1, 1.0))
+    milliseconds = [0.4, 5.0, 99.9, 100.0, 250.0, 5000.0]   # 5 and 100 ms sit on bounds
+    for value in milliseconds:
+        one.observe(("f",), value / 1000)
+    many.observe_many(("f",), milliseconds, 1000)
+    assert many.counts == one.counts and many.sums == one.sums
+    assert many.counts[("f",)] == [2, 2, 1, 1]
+
+
 def test_stats_and_percentiles() -> None:
     stats = Stats()
     for value in range(1, 101):
