@@ -286,6 +286,20 @@ def beacon() -> Iterator[Beacon]:
     running.close()
 
 
+def children_of(pid: int) -> list[int]:
+    """Pids of the live children of ``pid`` (from each process's ``/proc/<pid>/stat``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 def pids_named(name: str) -> list[int]:
     """Pids of live processes whose name (``/proc/<pid>/comm``) is ``name`` (see TAG_CODE)."""
     found = []

@@ -12,6 +12,7 @@ from tests.conftest import (
     BEACON_CODE,
     TAG_CODE,
     Beacon,
+    children_of,
     create_python_function,
     invoke_json,
     pid_named,
@@ -32,19 +33,6 @@ def handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {"slept": event.get("sleep", 0), "environment": ENVIRONMENT}
 """
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def environment_pid(client: Any, name: str, **event: Any) -> int:

@@ -10,7 +10,15 @@ import signal
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import Server, create_python_function, invoke_json, process_alive, start_server, wait_for
+from tests.conftest import (
+    Server,
+    children_of,
+    create_python_function,
+    invoke_json,
+    process_alive,
+    start_server,
+    wait_for,
+)
 
 HELLO = """
 def handler(event, context):
@@ -21,17 +29,13 @@ def handler(event, context):
 
 def telemetry_pids(server: Server) -> list[int]:
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in children_of(server.process.pid):
         try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().split(b"\0")
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        parent = int(stat.rpartition(")")[2].split()[1])
-        if parent == server.process.pid and b"lamina.observability.worker" in command:
-            found.append(int(entry.name))
+        if b"lamina.observability.worker" in command:
+            found.append(pid)
     return found
 
 

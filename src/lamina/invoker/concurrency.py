@@ -59,6 +59,10 @@ class ConcurrencyGate:
     def running(self, region: str) -> int:
         return sum(n for key, n in self._running.items() if key.region == region)
 
+    def running_by_function(self) -> list[tuple[FunctionKey, int]]:
+        """Invocations running now, per function that has any (for metrics, read at a sample)."""
+        return [(key, count) for key, count in self._running.items() if count > 0]
+
     # -- the invoke path -------------------------------------------------------------------
 
     def admit(self, key: FunctionKey) -> None:

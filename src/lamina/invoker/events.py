@@ -61,6 +61,10 @@ Resolver = Callable[[str, str, str], FunctionVersion | None]
 Reporter = Callable[[str, str, str, str, float], None]
 
 
+def _unheard(kind: str, region: str, name: str, version: str, value: float) -> None:
+    """The reporter when nobody listens (observability off)."""
+
+
 def tolerant(resolve: Callable[[str, str, str], FunctionVersion]) -> Resolver:
     """A :data:`Resolver` from one that raises (``ResourceNotFoundException``) for a missing function."""
     def resolver(region: str, name: str, qualifier: str) -> FunctionVersion | None:
@@ -155,7 +159,7 @@ class AsyncInvoker:
         self._attempts: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
         self._wakeup = asyncio.Event()
-        self._report = report
+        self._report: Reporter = report or _unheard
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -208,8 +212,7 @@ class AsyncInvoker:
         event = QueuedEvent(request_id, region, function_name, qualifier or "", payload, now, now)
         await self._journal.write([PutEvent(event.record(self.node_id))])
         self._add(event)
-        if self._report is not None:
-            self._report("received", region, function_name, qualifier or LATEST, 1.0)
+        self._report("received", region, function_name, qualifier or LATEST, 1.0)
 
     # -- dispatching -----------------------------------------------------------------------------
 
@@ -328,8 +331,7 @@ class AsyncInvoker:
         self._schedule(event)
 
     async def _run(self, fn: FunctionVersion, event: QueuedEvent) -> policy.Outcome:
-        if self._report is not None:
-            self._report("age", fn.region, fn.name, fn.version, self._clock.time() - event.enqueued_at)
+        self._report("age", fn.region, fn.name, fn.version, self._clock.time() - event.enqueued_at)
         try:
             result = await self._invoker.invoke(
                 fn, event.payload, request_id=event.id,
@@ -356,7 +358,7 @@ class AsyncInvoker:
     async def _finish(self, event: QueuedEvent, fn: FunctionVersion, config: EventInvokeConfig | None,
                       condition: policy.Condition) -> None:
         success = condition is policy.Condition.SUCCESS
-        if not success and self._report is not None:
+        if not success:
             self._report("dropped", fn.region, fn.name, fn.version, 1.0)
         target = (config.on_success if success else config.on_failure) if config is not None else None
         ops: list[EventOp] = []
@@ -412,8 +414,6 @@ class AsyncInvoker:
         except (AwsError, LookupError) as error:
             # AWS counts these as DeadLetterErrors.
             log.warning("could not send %s to the dead-letter queue %s: %s", event.id, target, error)
-            if self._report is not None:
-                self._report("dead_letter_error", fn.region, fn.name, fn.version, 1.0)
+            self._report("dead_letter_error", fn.region, fn.name, fn.version, 1.0)
             return
-        if self._report is not None:
-            self._report("dead_lettered", fn.region, fn.name, fn.version, 1.0)
+        self._report("dead_lettered", fn.region, fn.name, fn.version, 1.0)

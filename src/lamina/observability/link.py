@@ -160,18 +160,18 @@ class TelemetryLink:
     def _running(self) -> list[tuple[str, str, int]]:
         if self._invoker is None:
             return []
-        # The concurrency gate has no public per-function count; its table is read, never written.
-        running = getattr(self._invoker.gate, "_running", {})
-        return [(key.region, key.name, count) for key, count in running.items() if count > 0]
+        return [(key.region, key.name, count) for key, count in self._invoker.gate.running_by_function()]
+
+    def _has_rows(self) -> bool:
+        return bool(self._events or self.logs.rows or self._async)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start batching; the telemetry process itself starts with the first invocation or query,
-        or ``settings.telemetry_spawn_after_s`` after this, whichever comes first: its start-up (0.6 s of imports)
-        would otherwise compete with the first cold start for the two cores."""
+        or ``settings.telemetry_spawn_after_s`` after this, whichever comes first: its start-up
+        (0.6 s of imports) would otherwise compete with the first cold start for the two cores."""
         self._connected = asyncio.Event()
-        self._wanted = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._tasks += [loop.create_task(self._spawn_when_wanted()), loop.create_task(self._tick_forever())]
 
@@ -207,7 +207,7 @@ class TelemetryLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self._process is None and (self._events or self.logs.rows or self._async):
+        if self._process is None and self._has_rows():
             await self._spawn()     # never started, but there is something to keep
         elif self._process is not None and self._writer is None and self._process.poll() is None:
             self._process.kill()    # stopped while it was being started: it has nothing yet
@@ -241,7 +241,7 @@ class TelemetryLink:
 
     def batch_frame(self) -> bytes | None:
         """The invocations and log records gathered since the last call, as one frame (None if none)."""
-        if not self._events and not self.logs.rows and not self._async:
+        if not self._has_rows():
             return None
         events, self._events = self._events, []
         logs, self.logs.rows = self.logs.rows, []
@@ -251,7 +251,7 @@ class TelemetryLink:
     async def _tick_forever(self) -> None:
         for tick in itertools.count(1):
             await asyncio.sleep(TICK_S)
-            if self._process is None and (self._events or self.logs.rows or self._async):
+            if self._process is None and self._has_rows():
                 self._wanted.set()
             writer = self._writer
             # Never wait here: while the process is away or behind, rows wait in memory (bounded).
