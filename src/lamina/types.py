@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import NewType
+from typing import NamedTuple, NewType
 
 RequestId = NewType("RequestId", str)
 Region = NewType("Region", str)
@@ -34,9 +33,12 @@ class FunctionErrorType(enum.StrEnum):
     RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 
 
-@dataclass(frozen=True, slots=True)
-class FunctionKey:
-    """Identifies a function across regions: resources live per region, as on AWS."""
+class FunctionKey(NamedTuple):
+    """Identifies a function across regions: resources live per region, as on AWS.
+
+    A named tuple, not a frozen dataclass: it is hashed about ten times per invocation (the
+    concurrency gate, the warm pool), and a tuple hashes and compares in C.
+    """
 
     region: str
     name: str

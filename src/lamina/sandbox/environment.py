@@ -40,6 +40,10 @@ class EnvState(enum.Enum):
     BUSY = "busy"
     DEAD = "dead"
 
+    # Members are singletons compared by identity; Enum's own __hash__ is Python code, and the
+    # transition table looks states up twice per invocation.
+    __hash__ = object.__hash__
+
 
 _TRANSITIONS = {
     EnvState.STARTING: {EnvState.IDLE, EnvState.BUSY, EnvState.DEAD},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import json
 from typing import Any
 
@@ -96,12 +97,19 @@ def refuse_unsupported(params: dict[str, Any]) -> None:
         raise InvalidParameterValueException("FileSystemConfigs (EFS) are not supported by Lamina.")
 
 
+_DECODER = json.JSONDecoder()
+
+
 def check_json(payload: bytes) -> bytes:
     """AWS refuses invoke payloads that are not JSON; an empty payload is the empty object."""
     if not payload.strip():
         return b"{}"
     try:
-        json.loads(payload)
+        if b"\0" in payload[:4] or payload.startswith(codecs.BOM_UTF8):
+            json.loads(payload)  # UTF-16/32 or a BOM: json's own encoding detection
+        else:
+            # Plain UTF-8, the usual case: skips json.loads's Python-level encoding detection.
+            _DECODER.decode(payload.decode())
     except ValueError as error:
         raise InvalidRequestContentException(
             f"Could not parse request body into json: Could not parse payload into json: {error}") from None
