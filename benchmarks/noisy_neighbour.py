@@ -4,6 +4,7 @@ Per repetition a fresh server gets A (returns its event) and B (128 MB, 3 s time
 then ``COUNT`` sequential warm invokes of A over one keep-alive raw socket are timed, in each phase:
 
 * ``alone``: nothing else runs;
+* ``busy``: B is invoked back to back and behaves (a warm no-op): the control, load without faults;
 * ``crash``: B calls ``sys.exit(1)`` on every invoke (each one kills and replaces B's environment);
 * ``memory``: B allocates 8 MB blocks until its memory limit kills it (``Runtime.OutOfMemory``);
 * ``fork``: B forks up to 5,000 sleeping children (the pids limit stops it earlier) and exits.
@@ -15,7 +16,7 @@ and has answered once before anything is timed, so its start-up does not land in
 Reported: A's p50 and p99 per phase, and each phase's p99 over ``alone``'s p99 in the same rep (the
 median of the reps' ratios).
 The issue's goal is that a neighbour's faults leave A's p99 unaffected; there is no numeric target,
-so the ratio is reported as is. About 30 s per rep: not in the default ``make bench`` run;
+so the ratio is reported as is. About 20 s per rep: not in the default ``make bench`` run;
 ``python -m benchmarks noisy_neighbour``.
 """
 
@@ -31,7 +32,7 @@ from benchmarks.harness import INVOKE_PATH, NOOP, create_function, lamina_server
 from benchmarks.rawhttp import KeepAliveClient, build_request, timed_roundtrips
 
 COUNT = 5000
-PHASES = ("alone", "crash", "memory", "fork")
+PHASES = ("alone", "busy", "crash", "memory", "fork")
 
 NOISY = """\
 import os, sys, time
@@ -59,7 +60,8 @@ def handler(event, context):
 
 def _noise(port: int, action: str, control: Connection) -> None:
     """Invoke B until ``control`` says stop; send back how the invokes ended."""
-    request = build_request("POST", INVOKE_PATH.format(name="noisy"), f'{{"action": "{action}"}}'.encode())
+    wanted = "quiet" if action == "busy" else action
+    request = build_request("POST", INVOKE_PATH.format(name="noisy"), f'{{"action": "{wanted}"}}'.encode())
     tally: dict[str, int] = {}
     with KeepAliveClient(port, timeout_s=30) as client:
         while not control.poll():
