@@ -223,6 +223,30 @@ def prometheus_value(server: Server, metric: str, name: str) -> float:
                if line.startswith(metric + "{") and f'function="{name}"' in line)
 
 
+def test_async_events_through_an_alias_count_under_its_version(fast: Server, beacon: Beacon) -> None:
+    client = fast.client()
+    name = create_python_function(client, REPORTER, Environment={"Variables": {"BEACON": beacon.url}})
+    version = client.publish_version(FunctionName=name)["Version"]
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    client.invoke(FunctionName=name, Qualifier="live", InvocationType="Event", Payload=json.dumps({"n": 1}))
+    (heard,) = beacon.wait(lambda m: m["event"] == {"n": 1}, count=1, timeout=20)
+    assert heard["arn"].endswith(f"{name}:live")
+    cloudwatch = fast.client("cloudwatch")
+    now = datetime.datetime.now(datetime.UTC)
+    window = {"StartTime": now - datetime.timedelta(minutes=10), "EndTime": now + datetime.timedelta(minutes=10),
+              "Period": 1200, "Namespace": "AWS/Lambda", "MetricName": "AsyncEventsReceived", "Statistics": ["Sum"]}
+
+    def received(executed_version: str) -> list[dict[str, Any]]:
+        dimensions = [{"Name": "FunctionName", "Value": name},
+                      {"Name": "Resource", "Value": f"{name}:{executed_version}"},
+                      {"Name": "ExecutedVersion", "Value": executed_version}]
+        points: list[dict[str, Any]] = cloudwatch.get_metric_statistics(Dimensions=dimensions, **window)["Datapoints"]
+        return points
+
+    assert wait_for(lambda: [p["Sum"] for p in received(version)] == [1.0], timeout=10)
+    assert received("live") == []  # the alias is not a version
+
+
 def test_async_metrics_received_dropped_age_dead_letters(fast: Server, beacon: Beacon) -> None:
     client, sqs = fast.client(), fast.client("sqs")
     dlq_url, dlq = queue(sqs, "metrics-dlq")

@@ -205,14 +205,16 @@ class AsyncInvoker:
     # -- accepting -------------------------------------------------------------------------------
 
     async def enqueue(self, region: str, function_name: str, qualifier: str | None, payload: bytes,
-                      request_id: str) -> None:
+                      request_id: str, version: str | None = None) -> None:
         """Store one event for the function ``qualifier`` names (None or '': unqualified); it runs
-        after this returns (see the module docstring)."""
+        after this returns (see the module docstring). ``version`` is the version ``qualifier``
+        resolves to now (an alias's), under which the event is counted as received; the attempts
+        resolve the qualifier again when they run."""
         now = self._clock.time()
         event = QueuedEvent(request_id, region, function_name, qualifier or "", payload, now, now)
         await self._journal.write([PutEvent(event.record(self.node_id))])
         self._add(event)
-        self._report("received", region, function_name, qualifier or LATEST, 1.0)
+        self._report("received", region, function_name, version or qualifier or LATEST, 1.0)
 
     # -- dispatching -----------------------------------------------------------------------------
 

@@ -56,7 +56,8 @@ class InvokeApi(EventsBase):
         if kind == InvocationType.EVENT:
             self._check_dead_letter_target(fn)
             # Answered only once the event is stored: an accepted event survives a crash.
-            await self._events.engine.enqueue(fn.region, fn.name, qualifier, payload, ctx.request_id)
+            await self._events.engine.enqueue(fn.region, fn.name, qualifier, payload, ctx.request_id,
+                                              version=fn.version)
             return {"StatusCode": 202}
         result = await self._invoker.invoke(
             fn, payload, request_id=ctx.request_id, invoked_arn=invoked_arn,
