@@ -1,20 +1,22 @@
 """Observability overhead: warm invocations/s with logs, metrics, usage records and traces on, against
 the same server build with them off (``LAMINA_OBSERVABILITY=0``: a null log sink, no observers).
 
-Two servers run side by side, each with the same no-op python3.12 function (a REPORT and START/END
-per invocation, so the log store writes four lines each time). The load alternates between them rep
-by rep (off, on, off, on ...) so drift on a shared machine hits both alike: ``wrk -t1 -c16 -d5s``
-after a 1 s unmeasured run per server. Reported: median invocations/s of each; the overhead as the
-median over reps of ``1 - on/off`` within each rep (pairs run back to back, so a co-tenant's burst
-hits one pair, not one mode; target below 5 %); and the server's CPU time per invocation, all its
-threads (``/proc/PID/stat``) and the event loop's thread alone (``/proc/PID/schedstat``), the
-steadier figures on a 2-core box. Without wrk, the Python raw-socket client takes over and every
-line says so.
+Three servers run side by side, each with the same no-op python3.12 function (a REPORT and
+START/END per invocation, so the log store writes four lines each time): ``off``, ``on`` and
+``control``, a second server with observability off. The load goes to each in turn, round after
+round (the order reversed every other round), so drift on a shared machine hits all alike:
+``wrk -t1 -c16 -d2s`` after a 1 s unmeasured run per server, ``ROUNDS_PER_REP`` rounds per
+``--reps``. Reported: median invocations/s of each; the overhead as the median over rounds of
+``1 - on/off`` (target below 5 %), beside the same figure for ``control`` against ``off``, which is
+only noise and says how much of the overhead this machine can resolve; and the server's CPU time per
+invocation, all its threads (``/proc/PID/stat``) and the event loop's thread alone
+(``/proc/PID/schedstat``). Without wrk, the Python raw-socket client takes over and every line says
+so.
 
 The telemetry work itself runs in the server's telemetry process (SCHED_IDLE); its CPU per
 invocation is reported beside the server's.
 
-Because requests/s on a shared 2-core box moves by tens of percent from one 5 s run to the next, the
+Because requests/s on a shared 2-core box moves by tens of percent from one run to the next, the
 benchmark also measures the pipeline alone, in-process and deterministic: ``PIPELINE_N`` synthetic
 warm invocations (the REPORT and START/END text, an InvocationEvent each) go through the server's
 side (a row per invocation and log record, a pickled frame per ``BATCH``), then through the
@@ -45,13 +47,21 @@ from benchmarks.harness import (
 from benchmarks.rawhttp import KeepAliveClient
 
 CONNECTIONS = 16
-SECONDS, WARMUP_SECONDS = 5.0, 1.0
+#: Short windows, many rounds: this shared box's speed moves by tens of percent within seconds, so
+#: pairs of windows taken back to back agree better than long ones far apart (docs/performance.md,
+#: "Night").
+SECONDS, WARMUP_SECONDS = 2.0, 1.0
+#: Rounds per ``--reps``: 3 reps (make bench) make 12 rounds of the three servers.
+ROUNDS_PER_REP = 4
 TARGET_OVERHEAD = 0.05
 PAYLOAD = b'{"n": 1}'
 #: Both servers start their telemetry process at once (it would otherwise start 5 s after the
 #: server, during the first measured rep of the mode that sends it nothing).
+#: ``control`` is a second server with observability off: off against control shows how far two
+#: identical servers differ on this machine, the noise the overhead must be read against.
 MODES = {"off": {"LAMINA_OBSERVABILITY": "0", "LAMINA_TELEMETRY_SPAWN_AFTER": "0"},
-         "on": {"LAMINA_TELEMETRY_SPAWN_AFTER": "0"}}
+         "on": {"LAMINA_TELEMETRY_SPAWN_AFTER": "0"},
+         "control": {"LAMINA_OBSERVABILITY": "0", "LAMINA_TELEMETRY_SPAWN_AFTER": "0"}}
 
 Load = wrk.Load
 
@@ -176,8 +186,8 @@ def run(reps: int = 3) -> dict[str, Any]:
           + f"); telemetry process {_median(engine):.1f} µs (reps " + ", ".join(f"{value:.1f}" for value in engine)
           + ")")
     with (wrk.loader(PAYLOAD) as (load, client), lamina_server(env=MODES["off"]) as off,
-          lamina_server(env=MODES["on"]) as on):
-        outcome = _run(load, client, reps, {"off": off, "on": on})
+          lamina_server(env=MODES["on"]) as on, lamina_server(env=MODES["control"]) as control):
+        outcome = _run(load, client, reps * ROUNDS_PER_REP, {"off": off, "on": on, "control": control})
     share = _median(pipeline) / outcome["process_cpu_us_per_request"]["off"]
     print(f"  pipeline / server CPU per invocation with observability off: {share:.1%}")
     outcome["pipeline_cpu_us_per_invocation"] = pipeline
@@ -192,15 +202,16 @@ def run(reps: int = 3) -> dict[str, Any]:
     return outcome
 
 
-def _run(load: Load, client: str, reps: int, servers: dict[str, LaminaServer]) -> dict[str, Any]:
+def _run(load: Load, client: str, rounds: int, servers: dict[str, LaminaServer]) -> dict[str, Any]:
     print(f"observability overhead: no-op python3.12 function, {client}, -t1 -c{CONNECTIONS} -d{SECONDS:g}s, "
-          f"{reps} reps per mode, interleaved, after a {WARMUP_SECONDS:g} s warm-up each")
+          f"{rounds} rounds of the servers {', '.join(servers)} (order reversed every other round), after a "
+          f"{WARMUP_SECONDS:g} s warm-up each")
     paths = {mode: _prepare(server) for mode, server in servers.items()}
     for mode, server in servers.items():
         load(server.port, paths[mode], CONNECTIONS, WARMUP_SECONDS)
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in servers}
-    for rep in range(reps):
-        for mode, server in servers.items():
+    for rep in range(rounds):
+        for mode, server in (list(servers.items()) if rep % 2 == 0 else list(servers.items())[::-1]):
             assert server.process is not None
             pid = server.process.pid
             cpu0, all0, telemetry0 = cpu_us(pid)[0], _process_cpu_us(pid), _telemetry_cpu_us(server)
@@ -212,19 +223,24 @@ def _run(load: Load, client: str, reps: int, servers: dict[str, LaminaServer]) -
             result["telemetry_cpu_us_per_request"] = (telemetry1 - telemetry0) / requests
             runs[mode].append(result)
             errors = result["non_2xx"] + result.get("socket_errors", 0)
-            print(f"  rep {rep + 1} {mode:>3}: {result['req_per_s']:.0f} inv/s, server CPU/inv "
+            print(f"  round {rep + 1:>2} {mode:>7}: {result['req_per_s']:.0f} inv/s, server CPU/inv "
                   f"{result['process_cpu_us_per_request']:.0f} µs "
                   f"(loop thread {result['server_cpu_us_per_request']:.0f}), telemetry process "
                   f"{result['telemetry_cpu_us_per_request']:.1f} µs" + (f"  ERRORS {errors}" if errors else ""))
     throughput = {mode: _median([r["req_per_s"] for r in found]) for mode, found in runs.items()}
     cpu = {mode: _median([r["process_cpu_us_per_request"] for r in found]) for mode, found in runs.items()}
     loop_cpu = {mode: _median([r["server_cpu_us_per_request"] for r in found]) for mode, found in runs.items()}
-    pairs = zip(runs["off"], runs["on"], strict=True)
-    overhead = _median([1 - on["req_per_s"] / off["req_per_s"] for off, on in pairs])
+    per_round = {mode: [1 - r["req_per_s"] / off["req_per_s"] for off, r in zip(runs["off"], runs[mode], strict=True)]
+                 for mode in ("on", "control")}
+    overhead, noise = _median(per_round["on"]), _median(per_round["control"])
+    print("  per round, 1 - on/off: " + " ".join(f"{x:+.0%}" for x in per_round["on"])
+          + "\n  per round, 1 - control/off: " + " ".join(f"{x:+.0%}" for x in per_round["control"]))
     cpu_overhead = cpu["on"] / cpu["off"] - 1
     telemetry = {mode: _median([r["telemetry_cpu_us_per_request"] for r in found]) for mode, found in runs.items()}
-    print(f"  median: off {throughput['off']:.0f} inv/s, on {throughput['on']:.0f} inv/s; overhead (median of "
-          f"paired reps) {overhead:.1%} [target < {TARGET_OVERHEAD:.0%}: {verdict(overhead, TARGET_OVERHEAD)}]; "
+    print(f"  median: off {throughput['off']:.0f} inv/s, on {throughput['on']:.0f} inv/s, control (off again) "
+          f"{throughput['control']:.0f} inv/s; overhead (median over rounds of 1 - on/off) {overhead:.1%} "
+          f"[target < {TARGET_OVERHEAD:.0%}: {verdict(overhead, TARGET_OVERHEAD)}]; the same for two servers "
+          f"with observability off (1 - control/off, the noise) {noise:.1%}; "
           f"server CPU per invocation off {cpu['off']:.0f} µs, on {cpu['on']:.0f} µs ({cpu_overhead:+.1%}); loop "
           f"thread off {loop_cpu['off']:.0f} µs, on {loop_cpu['on']:.0f} µs; telemetry process on "
           f"{telemetry['on']:.1f} µs per invocation (SCHED_IDLE: on what the rest leaves)")
@@ -232,7 +248,7 @@ def _run(load: Load, client: str, reps: int, servers: dict[str, LaminaServer]) -
         "client": client, "connections": CONNECTIONS, "seconds": SECONDS, "runs": runs,
         "throughput": throughput, "process_cpu_us_per_request": cpu, "loop_cpu_us_per_request": loop_cpu,
         "telemetry_cpu_us_per_request": telemetry,
-        "overhead": overhead,
+        "overhead": overhead, "noise": noise,
         "summary": [
             {"metric": "warm throughput, observability off", "value": throughput["off"], "unit": "inv/s",
              "target": "-", "verdict": "-"},
@@ -240,6 +256,8 @@ def _run(load: Load, client: str, reps: int, servers: dict[str, LaminaServer]) -
              "target": "-", "verdict": "-"},
             {"metric": "observability throughput overhead", "value": overhead * 100, "unit": "%",
              "target": f"< {TARGET_OVERHEAD * 100:.0f}", "verdict": verdict(overhead, TARGET_OVERHEAD)},
+            {"metric": "the same between two servers with it off (noise)", "value": noise * 100, "unit": "%",
+             "target": "-", "verdict": "-"},
             {"metric": "observability server CPU overhead", "value": cpu_overhead * 100, "unit": "%",
              "target": "-", "verdict": "-"},
             {"metric": "telemetry process CPU per invocation", "value": telemetry["on"], "unit": "µs",
