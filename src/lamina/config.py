@@ -85,6 +85,9 @@ class Settings:
     #: Multiplies every wait of asynchronous invocation (retries after 1 and 2 minutes, the 1 s to
     #: 5 min backoff) and the maximum event age; 0.01 runs AWS's whole retry schedule in seconds.
     async_retry_scale: float = 1.0
+    #: Seconds a node's claim on its queued asynchronous events lasts unless renewed (every third of
+    #: it; at least 1). On PostgreSQL another node takes over the events of a node that stopped renewing.
+    async_lease_s: float = 30.0
     limits: Limits = field(default_factory=Limits)
     #: Logs, metrics, usage records and traces; off only to measure what they cost.
     observability: bool = True
@@ -132,6 +135,7 @@ class Settings:
             "isolation": ("LAMINA_ISOLATION", str),
             "strict_runtimes": ("LAMINA_STRICT_RUNTIMES", _boolean),
             "async_retry_scale": ("LAMINA_ASYNC_RETRY_SCALE", float),
+            "async_lease_s": ("LAMINA_ASYNC_LEASE_S", float),
             "observability": ("LAMINA_OBSERVABILITY", _boolean),
             "otlp_endpoint": ("LAMINA_OTLP_ENDPOINT", str),
             "xray_port": ("LAMINA_XRAY_PORT", int),

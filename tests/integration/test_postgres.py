@@ -9,6 +9,7 @@ SQLite would fail it.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from tests.postgres import cluster
 
 CODE = """\
 import json
+import signal
 
 def handler(event, context):
     print("pg-marker", json.dumps(event))
@@ -157,3 +159,32 @@ def test_a_restarted_server_finds_everything(pg_server: Server, database: str, d
         assert len(records) == 2
     finally:
         again.stop()
+
+
+def test_a_node_takes_over_the_events_of_a_node_that_died(database: str, beacon: Beacon,
+                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    data = tmp_path_factory.mktemp("lamina-pg-nodes") / "data"
+    env = {"LAMINA_DATABASE_URL": database, "LAMINA_ASYNC_LEASE_S": "2", "LAMINA_ASYNC_RETRY_SCALE": "0.005"}
+    first = start_server(data, env=env)
+    try:
+        lam = first.client()
+        name = create_python_function(lam, BEACONING, Environment={"Variables": {"BEACON": beacon.url}})
+        # Accepted, then throttled and kept: the events stay queued on the first node.
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+        for index in range(5):
+            lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": index}))
+        queued = "SELECT count(*) FROM async_events WHERE function_name = %s"
+        assert rows(database, queued, name) == [(5,)]
+        (owner,) = {row[0] for row in rows(database, "SELECT owner FROM async_events WHERE function_name = %s", name)}
+    finally:
+        first.stop(signal.SIGKILL)  # no clean release: only the lease running out frees the events
+    second = start_server(data, env=env)
+    try:
+        lam = second.client()
+        lam.delete_function_concurrency(FunctionName=name)
+        heard = beacon.wait(count=5, timeout=60)
+        assert sorted(item["n"] for item in heard) == list(range(5))
+        assert wait_for(lambda: rows(database, queued, name) == [(0,)], timeout=20)
+        assert owner not in {row[0] for row in rows(database, "SELECT node_id FROM async_nodes")}
+    finally:
+        second.stop()
