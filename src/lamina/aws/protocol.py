@@ -30,9 +30,8 @@ class OperationCall(NamedTuple):
     labels: Mapping[str, str] = _NO_LABELS
 
 
-# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
-# own process").
+# Not frozen, by convention never changed: built per invocation, and frozen costs ~5x to build
+# (docs/performance.md, "Late evening: telemetry in its own process").
 @dataclass(slots=True)
 class RequestContext:
     """Who asked what, passed to every provider method as its first argument.

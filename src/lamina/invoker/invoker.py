@@ -42,9 +42,8 @@ log = logging.getLogger(__name__)
 INIT_TIMEOUT_S = 10.0
 
 
-# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
-# own process").
+# Not frozen, by convention never changed: built per invocation, and frozen costs ~5x to build
+# (docs/performance.md, "Late evening: telemetry in its own process").
 @dataclass(slots=True)
 class InvokeResult:
     request_id: str
@@ -65,9 +64,8 @@ class InvokeResult:
     trace: TraceContext | None = None
 
 
-# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
-# own process").
+# Not frozen, by convention never changed: built per invocation, and frozen costs ~5x to build
+# (docs/performance.md, "Late evening: telemetry in its own process").
 @dataclass(slots=True)
 class InvocationEvent:
     """What observers learn about each invocation, after its answer is ready (never before)."""

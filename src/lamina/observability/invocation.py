@@ -39,7 +39,14 @@ class Invocation(NamedTuple):
     #: The trace as (root, caller's parent, function's parent, sampled), or None.
     trace: tuple[str, str | None, str, bool] | None
 
+    @property
+    def sampled(self) -> bool:
+        """Whether its trace was sampled (spans are made for those only)."""
+        return self.trace is not None and self.trace[3]
+
     def sampled_trace(self) -> TraceContext | None:
-        """The trace context when this invocation was sampled (spans are made for those only)."""
-        trace = self.trace
-        return TraceContext(*trace) if trace is not None and trace[3] else None
+        """The trace context when this invocation was sampled."""
+        if not self.sampled:
+            return None
+        assert self.trace is not None
+        return TraceContext(*self.trace)

@@ -303,10 +303,6 @@ class TelemetryLink:
         with contextlib.suppress(OSError, AttributeError):
             os.sched_setscheduler(process.pid, os.SCHED_OTHER, os.sched_param(0))
 
-    async def flush(self) -> None:
-        """Make every invocation so far visible to queries: metrics, logs and usage records."""
-        await self.call("flush")
-
     async def endpoint(self, path: str, query: str) -> Answer | None:
         """Lamina's observability endpoints (:mod:`lamina.observability.endpoints`); None for any
         other path."""

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 
-# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
-# own process").
+# Not frozen, by convention never changed: built per invocation, and frozen costs ~5x to build
+# (docs/performance.md, "Late evening: telemetry in its own process").
 @dataclass(slots=True)
 class Report:
     request_id: str

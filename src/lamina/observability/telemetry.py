@@ -53,8 +53,7 @@ class Telemetry:
     def __init__(self, settings: Settings, store: Store, clock: Clock,
                  xray_socket: socket.socket | None = None) -> None:
         """``xray_socket``: the X-Ray daemon listener's bound UDP socket (the server binds it, so
-        environments know its address before this process starts); without one, a socket is bound
-        on ``settings.xray_port`` (negative: no listener)."""
+        environments know its address before this process starts); None: no listener."""
         self._settings = settings
         self._clock = clock
         self.registry = Registry()
@@ -68,11 +67,7 @@ class Telemetry:
         self._export: list[Span] = []
         self._task: asyncio.Task[None] | None = None
         self._ticks = 0
-        self.xray: xray.XRayListener | None = None
-        if xray_socket is None and settings.xray_port >= 0:
-            xray_socket = xray.bind("127.0.0.1", settings.xray_port)
-        if xray_socket is not None:
-            self.xray = xray.XRayListener(xray_socket, self._xray_spans)
+        self.xray = xray.XRayListener(xray_socket, self._xray_spans) if xray_socket is not None else None
         self._gauges()
 
     @property
@@ -137,8 +132,7 @@ class Telemetry:
         self.lambda_metrics.record(events)
         self.meter.record(events)
         for event in events:
-            trace = event.trace
-            if trace is not None and trace[3]:
+            if event.sampled:
                 self._spans(invocation_spans(event))
 
     def _spans(self, spans: list[Span]) -> None:

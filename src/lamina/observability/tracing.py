@@ -28,9 +28,8 @@ SPAN_INTERNAL, SPAN_SERVER, SPAN_CLIENT = 1, 2, 3
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 
 
-# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
-# own process").
+# Not frozen, by convention never changed: built per invocation, and frozen costs ~5x to build
+# (docs/performance.md, "Late evening: telemetry in its own process").
 @dataclass(slots=True)
 class TraceContext:
     """One invocation's place in a trace."""

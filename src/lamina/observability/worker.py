@@ -115,8 +115,6 @@ class Worker:
         if target == "endpoint":
             path, query = args
             return await endpoints.handle(self.telemetry, self._settings, self._clock, path, query)
-        if target == "flush":
-            return await self.telemetry.flush()
         raise ValueError(f"unknown telemetry call {target!r}")
 
 

@@ -21,9 +21,8 @@ _TEXT_APPLICATION = frozenset({"application/json", "application/javascript", "ap
                                "application/x-javascript", "application/ecmascript"})
 
 
-# Not frozen, by convention never changed: one is built per invocation, and a frozen dataclass
-# costs about five times as much to build (docs/performance.md, "Late evening: telemetry in its
-# own process").
+# Not frozen, by convention never changed: built per invocation, and frozen costs ~5x to build
+# (docs/performance.md, "Late evening: telemetry in its own process").
 @dataclass(slots=True)
 class GatewayRequest:
     """One HTTP request to a function URL or an HTTP API.
