@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from lamina.aws.auth import authenticator, credential_accounts, parse_credentials
@@ -26,6 +27,7 @@ from lamina.registry.functions import FunctionRegistry
 from lamina.registry.layers import LayerRegistry
 from lamina.registry.policies import PolicyRegistry, allows
 from lamina.sandbox import init as native_init
+from lamina.sandbox import jail
 from lamina.sandbox.spawner import Spawner, ZygoteConfig
 from lamina.services.apigatewayv2.protocol import ApiGatewayV2Protocol
 from lamina.services.apigatewayv2.provider import ApiGatewayV2Provider
@@ -79,6 +81,8 @@ class Platform:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.db_url)
+        self._sweep: asyncio.Future[None] | None = None
+        self._sweep_stop = threading.Event()
         # Logs, metrics, usage records, traces, kept by the telemetry process (started in start());
         # the X-Ray listener is bound now, so environments learn its address
         # (AWS_XRAY_DAEMON_ADDRESS) from the settings.
@@ -180,6 +184,8 @@ class Platform:
         off = [f"{name} ({info['reason']})" for name, info in self.features.items() if info["state"] != "on"]
         if off:
             log.warning("isolation features not in use: %s", "; ".join(off))
+        if self.features.get("cgroup", {}).get("state") == "on":
+            self._sweep = asyncio.ensure_future(self._sweep_cgroups())
         # Last: its start-up (imports, loading metric minutes) would compete with the server's and
         # the default zygote's for the two cores. Invocations before it is up wait as rows.
         await self.telemetry.start()
@@ -189,7 +195,17 @@ class Platform:
         # (docs/performance.md, "Observability overhead").
         gc.freeze()
 
+    async def _sweep_cgroups(self) -> None:
+        """Remove the cgroup trees of zygotes that died without removing them (a killed server's): in
+        the background, as a machine that ran many servers can hold thousands."""
+        swept = await asyncio.to_thread(jail.sweep_cgroups, stop=self._sweep_stop)
+        if swept:
+            log.info("removed %d cgroup trees left by stopped zygotes", swept)
+
     async def stop(self) -> None:
+        self._sweep_stop.set()
+        if self._sweep is not None:
+            await self._sweep
         await self.mappings.close()
         await self.events.close()
         await self.invoker.close()

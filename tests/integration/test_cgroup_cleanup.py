@@ -1,0 +1,136 @@
+"""Cgroups do not pile up: a stopped zygote removes its tree, a killed one's tree is swept.
+
+Every zygote keeps its environments' cgroups under ``lamina-<zygote pid>`` in each controller
+(cgroup v1) or under the unified root (v2). These need root and cgroups, as the isolation tests do:
+on a machine without them the test fails with the doctor's reason.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from lamina.sandbox import jail
+from tests.conftest import children_of, create_python_function, invoke_json, start_server, wait_for
+from tests.integration.test_isolation import _require, features  # noqa: F401 - a fixture
+
+ROOT = "/sys/fs/cgroup"
+CODE = "def handler(event, context):\n    return 'ok'\n"
+
+
+def _trees(base: str) -> list[str]:
+    """The directories of one zygote's tree that exist now."""
+    version = jail.cgroup_version(ROOT)
+    if version == "v1":
+        candidates = [f"{ROOT}/{controller}/{base}" for controller in jail.Cgroups.V1_CONTROLLERS]
+    else:
+        candidates = [f"{ROOT}/{base}"]
+    return [path for path in candidates if os.path.isdir(path)]
+
+
+def _zygote(server_pid: int) -> int:
+    for pid in children_of(server_pid):
+        with open(f"/proc/{pid}/cmdline", "rb") as source:
+            if b"zygote" in source.read():
+                return pid
+    raise AssertionError(f"no zygote among the children of {server_pid}")
+
+
+def test_a_stopped_server_leaves_no_cgroup_tree(tmp_path: Path, features: dict[str, object]) -> None:  # noqa: F811
+    _require(features, "cgroup")  # type: ignore[arg-type]
+    server = start_server(tmp_path / "data")
+    try:
+        client = server.client()
+        name = create_python_function(client, CODE)
+        assert invoke_json(client, name)[1] == "ok"
+        base = f"lamina-{_zygote(server.process.pid)}"
+        trees = _trees(base)
+        assert trees, f"the zygote made no cgroup tree {base}"
+        # The environment and the spares each have a cgroup in the tree, which the zygote holds.
+        assert any(entry.startswith("env") for entry in os.listdir(trees[0]))
+        assert _locked(base)
+    finally:
+        assert server.stop() == 0, server.log()
+    assert _trees(base) == []
+
+
+def test_a_killed_zygotes_tree_is_swept_and_a_live_one_kept(tmp_path: Path,
+                                                            features: dict[str, object]) -> None:  # noqa: F811
+    _require(features, "cgroup")  # type: ignore[arg-type]
+    first = start_server(tmp_path / "first")
+    try:
+        client = first.client()
+        name = create_python_function(client, CODE)
+        assert invoke_json(client, name)[1] == "ok"
+        zygote = _zygote(first.process.pid)
+        dead = f"lamina-{zygote}"
+        os.kill(zygote, signal.SIGKILL)
+        # Its environments die with it (PR_SET_PDEATHSIG); the tree stays behind, empty.
+        assert wait_for(lambda: all(not _procs(tree) for tree in _subtrees(dead)), timeout=10)
+        assert _trees(dead), "the killed zygote's tree should still be there before a sweep"
+        second = start_server(tmp_path / "second")
+        try:
+            assert invoke_json(second.client(), create_python_function(second.client(), CODE))[1] == "ok"
+            live = f"lamina-{_zygote(second.process.pid)}"
+            # The second server's start sweeps the dead tree (in the background), not its own.
+            assert wait_for(lambda: _trees(dead) == [], timeout=120), _trees(dead)
+            assert _trees(live) and _locked(live)
+            assert invoke_json(second.client(), create_python_function(second.client(), CODE))[1] == "ok"
+        finally:
+            assert second.stop() == 0, second.log()
+    finally:
+        first.stop()
+
+
+def test_the_sweep_skips_a_locked_tree_and_removes_an_unlocked_one(features: dict[str, object]) -> None:  # noqa: F811
+    _require(features, "cgroup")  # type: ignore[arg-type]
+    # A process that holds a tree the way a zygote does: jail.Cgroups in a child interpreter.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from lamina.sandbox import jail; c = jail.Cgroups(jail.cgroup_version()); "
+         "c.acquire(128, 64); print(c.base, flush=True); sys.stdin.read(); c.close()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdin is not None
+    held = holder.stdout.readline().strip()
+    stale = f"lamina-test-{os.getpid()}"
+    for tree in [f"{ROOT}/{c}/{stale}" for c in jail.Cgroups.V1_CONTROLLERS] \
+            if jail.cgroup_version(ROOT) == "v1" else [f"{ROOT}/{stale}"]:
+        os.makedirs(f"{tree}/env1")
+    try:
+        jail.sweep_cgroups(ROOT)
+        assert _trees(stale) == []
+        assert _trees(held), "the sweep removed a tree whose zygote is alive"
+        assert os.path.isdir(f"{_trees(held)[0]}/env1")
+        # The lock is the test of life: released, the same tree is stale.
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+        assert _trees(held) == [], "Cgroups.close() left its tree"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        jail.sweep_cgroups(ROOT)
+
+
+def _subtrees(base: str) -> list[str]:
+    return [f"{tree}/{entry}" for tree in _trees(base) for entry in os.listdir(tree)
+            if os.path.isdir(f"{tree}/{entry}")]
+
+
+def _procs(cgroup: str) -> str:
+    with open(f"{cgroup}/cgroup.procs") as source:
+        return source.read().strip()
+
+
+def _locked(base: str) -> bool:
+    fd = os.open(_trees(base)[0], os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
