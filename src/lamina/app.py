@@ -144,7 +144,7 @@ class Platform:
         self.event_configs = EventInvokeConfigs(events_store)
         self.event_configs.watch(self.registry)
         self.events = AsyncInvoker(events_store, self.queues, self.event_configs, self.invoker, resolve, self.clock,
-                                   scale=settings.async_retry_scale, lease_s=max(1.0, settings.async_lease_s),
+                                   scale=settings.async_retry_scale, lease_s=settings.async_lease_s,
                                    report=self.telemetry.async_event if settings.observability else None)
         self.mappings = MappingManager(events_store, self.queues, self.invoker, resolve, self.clock)
         lambda_api = next(r.provider for r in self.dispatcher.services if r.service == "lambda")

@@ -2,7 +2,8 @@
 
 Values come, in order of precedence, from command-line flags, ``LAMINA_*`` environment variables and
 the defaults below. :meth:`Settings.from_environ` takes the environment as an argument so nothing is
-read at import time.
+read at import time. A value that is not of its type or out of its range raises
+:class:`SettingsError`, which names the variable: the CLI prints it and exits with status 2.
 """
 
 from __future__ import annotations
@@ -10,11 +11,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 MB = 1024 * 1024
+ISOLATION_MODES = ("auto", "off")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names it and says what it must be."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,17 @@ class Limits:
     code_storage_bytes: int = 75 * 1024 * MB
     zip_max_entries: int = 100_000
 
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value < (0 if f.name == "unreserved_minimum" else 1):
+                raise SettingsError(f"LAMINA_LIMIT_{f.name.upper()} must be "
+                                    f"{'0 or more' if f.name == 'unreserved_minimum' else 'at least 1'}, not {value}")
+        for low, high in (("memory_min_mb", "memory_max_mb"), ("ephemeral_min_mb", "ephemeral_max_mb")):
+            if getattr(self, low) > getattr(self, high):
+                raise SettingsError(f"LAMINA_LIMIT_{low.upper()} ({getattr(self, low)}) is above "
+                                    f"LAMINA_LIMIT_{high.upper()} ({getattr(self, high)})")
+
 
 @dataclass(frozen=True)
 class Prices:
@@ -55,6 +73,12 @@ class Prices:
     #: The monthly free tier, shared by every function and both architectures.
     free_requests: int = 1_000_000
     free_gb_seconds: int = 400_000
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if (isinstance(value, Decimal) and not value.is_finite()) or value < 0:
+                raise SettingsError(f"LAMINA_PRICE_{f.name.upper()} must be 0 or more, not {value}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +129,19 @@ class Settings:
     telemetry_spawn_after_s: float = 5.0
     prices: Prices = field(default_factory=Prices)
 
+    def __post_init__(self) -> None:
+        for name, (var, low, high) in _RANGES.items():
+            value = getattr(self, name)
+            if high == _POSITIVE and not value > 0:
+                raise SettingsError(f"{var} must be more than 0, not {value}")
+            if not low <= value <= high:
+                above = f"at least {low:g}" if high == _ANY else f"from {low:g} to {high:g}"
+                raise SettingsError(f"{var} must be {above}, not {value}")
+        if self.isolation not in ISOLATION_MODES:
+            raise SettingsError(f"LAMINA_ISOLATION must be {' or '.join(ISOLATION_MODES)}, not {self.isolation!r}")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise SettingsError(f"LAMINA_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
@@ -130,6 +167,7 @@ class Settings:
             "credentials": ("LAMINA_CREDENTIALS", str),
             "database_url": ("LAMINA_DATABASE_URL", str),
             "keep_alive_s": ("LAMINA_KEEP_ALIVE", float),
+            "min_available_mb": ("LAMINA_MIN_AVAILABLE_MB", int),
             "python": ("LAMINA_PYTHON", str),
             "log_level": ("LAMINA_LOG_LEVEL", str),
             "isolation": ("LAMINA_ISOLATION", str),
@@ -144,9 +182,9 @@ class Settings:
         }
         for name, (var, convert) in env.items():
             if var in environ:
-                values[name] = convert(environ[var])
+                values[name] = _convert(var, environ[var], convert)
         # Every limit: LAMINA_LIMIT_<FIELD>, e.g. LAMINA_LIMIT_CONCURRENT_EXECUTIONS=50.
-        limits = {f.name: int(environ[f"LAMINA_LIMIT_{f.name.upper()}"])
+        limits = {f.name: _convert(f"LAMINA_LIMIT_{f.name.upper()}", environ[f"LAMINA_LIMIT_{f.name.upper()}"], int)
                   for f in dataclasses.fields(Limits) if f"LAMINA_LIMIT_{f.name.upper()}" in environ}
         if limits:
             values["limits"] = Limits(**limits)
@@ -154,7 +192,7 @@ class Settings:
         for f in dataclasses.fields(Prices):
             var = f"LAMINA_PRICE_{f.name.upper()}"
             if var in environ:
-                prices[f.name] = int(environ[var]) if f.name.startswith("free_") else Decimal(environ[var])
+                prices[f.name] = _convert(var, environ[var], int if f.name.startswith("free_") else Decimal)
         if prices:
             values["prices"] = Prices(**prices)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -162,4 +200,36 @@ class Settings:
 
 
 def _boolean(text: str) -> bool:
-    return text.strip().lower() in {"1", "true", "yes", "on"}
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(text)
+
+
+_ANY = float("inf")
+_POSITIVE = float("1e308")  # no upper bound, and more than 0
+
+#: Numeric settings: the variable that sets each, and its range.
+_RANGES: dict[str, tuple[str, float, float]] = {
+    "port": ("LAMINA_PORT", 0, 65535),
+    "keep_alive_s": ("LAMINA_KEEP_ALIVE", 0, _POSITIVE),
+    "min_available_mb": ("LAMINA_MIN_AVAILABLE_MB", 0, _ANY),
+    "async_retry_scale": ("LAMINA_ASYNC_RETRY_SCALE", 0, _POSITIVE),
+    # Renewed every third of it: under a second, a busy node would lose its own events.
+    "async_lease_s": ("LAMINA_ASYNC_LEASE_S", 1, _ANY),
+    "xray_port": ("LAMINA_XRAY_PORT", -1, 65535),
+    "log_retention_sweep_s": ("LAMINA_LOG_RETENTION_SWEEP", 0, _POSITIVE),
+    "telemetry_spawn_after_s": ("LAMINA_TELEMETRY_SPAWN_AFTER", 0, _ANY),
+}
+
+_KINDS: dict[Callable[[str], Any], str] = {int: "a whole number", float: "a number", Decimal: "a decimal number",
+                                           _boolean: "true or false (1/0, yes/no, on/off)"}
+
+
+def _convert(var: str, text: str, convert: Callable[[str], Any]) -> Any:
+    try:
+        return convert(text.strip())
+    except (ValueError, InvalidOperation):
+        raise SettingsError(f"{var}={text!r} is not {_KINDS.get(convert, 'valid')}") from None

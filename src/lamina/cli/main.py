@@ -295,4 +295,10 @@ def local_start_api(
 
 
 def main() -> None:
-    app()
+    from lamina.config import SettingsError
+
+    try:
+        app()
+    except SettingsError as error:  # a LAMINA_* variable or a flag with a value that cannot be used
+        typer.echo(f"lamina: {error}", err=True)
+        raise SystemExit(2) from None
