@@ -8,7 +8,9 @@ on a machine without them the test fails with the doctor's reason.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,3 +136,30 @@ def _locked(base: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def _doctor_cgroups() -> dict[str, str]:
+    out = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    line: dict[str, str] = json.loads(out)["server"]["cgroups"]
+    return line
+
+
+def test_doctor_counts_cgroups_and_stale_trees(features: dict[str, object]) -> None:  # noqa: F811
+    """Thousands of cgroups slow every start and invoke (docs/performance.md): the doctor says so."""
+    _require(features, "cgroup")  # type: ignore[arg-type]
+    assert jail.cgroup_version(ROOT) == "v1" or jail.cgroup_version(ROOT) == "v2"
+    parent = f"{ROOT}/memory" if jail.cgroup_version(ROOT) == "v1" else ROOT
+    base = f"{parent}/lamina-doctor-{os.getpid()}"
+    try:
+        os.makedirs(f"{base}/env1")
+        line = _doctor_cgroups()
+        assert line["state"] == "on", line
+        assert re.search(r"^\d+ cgroups; [1-9]\d* stale Lamina trees", line["reason"]), line
+        for number in range(2, 5200):
+            os.mkdir(f"{base}/env{number}")
+        line = _doctor_cgroups()
+        assert line["state"] == "off" and "above 5000" in line["reason"], line
+    finally:
+        jail.sweep_cgroups(ROOT)
+    assert not os.path.exists(base)

@@ -16,6 +16,7 @@ from lamina import __version__
 from lamina.config import Settings
 from lamina.invoker import runtimes
 from lamina.sandbox import init as native_init
+from lamina.sandbox import jail
 from lamina.sandbox.spawner import Spawner, ZygoteConfig
 
 
@@ -56,6 +57,23 @@ def _data_dir(settings: Settings) -> dict[str, str]:
     return {"state": "unavailable", "reason": f"{path} is not writable"}
 
 
+#: Above this many cgroups on the machine, cold starts and warm invokes measurably slow down.
+MANY_CGROUPS = 5000
+
+
+def _cgroups() -> dict[str, str]:
+    """How many cgroups the machine has and how many of them are dead zygotes' (Lamina's) leftovers."""
+    count = jail.cgroup_count()
+    if count is None:
+        return {"state": "unavailable", "reason": "no cgroup hierarchy found"}
+    stale = jail.sweep_cgroups(count_only=True)
+    leftovers = f"; {stale} stale Lamina trees (removed when `lamina serve` starts)" if stale else ""
+    if count > MANY_CGROUPS:
+        return {"state": "off", "reason": f"{count} cgroups{leftovers}: above {MANY_CGROUPS}, every cold "
+                "start and warm invoke slows down (the kernel walks them)"}
+    return {"state": "on", "reason": f"{count} cgroups{leftovers}"}
+
+
 def report(settings: Settings) -> dict[str, Any]:
     """Every check as ``{"state": on|off|unavailable, "reason": ...}``, grouped."""
     pythons = runtimes.pythons()
@@ -71,7 +89,7 @@ def report(settings: Settings) -> dict[str, Any]:
         "python": sys.executable,
         "runtimes": found,
         "isolation": asyncio.run(_isolation(settings)),
-        "server": {"port": _port(settings), "data_dir": _data_dir(settings)},
+        "server": {"port": _port(settings), "data_dir": _data_dir(settings), "cgroups": _cgroups()},
     }
 
 
