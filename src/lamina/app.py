@@ -198,7 +198,11 @@ class Platform:
     async def _sweep_cgroups(self) -> None:
         """Remove the cgroup trees of zygotes that died without removing them (a killed server's): in
         the background, as a machine that ran many servers can hold thousands."""
-        swept = await asyncio.to_thread(jail.sweep_cgroups, stop=self._sweep_stop)
+        try:
+            swept = await asyncio.to_thread(jail.sweep_cgroups, stop=self._sweep_stop)
+        except Exception:  # a sweep that fails must not take the server down with it
+            log.exception("sweeping stale cgroups failed")
+            return
         if swept:
             log.info("removed %d cgroup trees left by stopped zygotes", swept)
 

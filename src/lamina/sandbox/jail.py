@@ -30,9 +30,11 @@ import os
 import resource
 import stat
 import sys
-import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import threading
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
@@ -264,7 +266,7 @@ def _rmdir(path: str, patient: bool = False) -> None:
             os.rmdir(path)
             return
         except OSError as error:
-            if error.errno != errno.EBUSY:
+            if error.errno != errno.EBUSY or not patient:
                 return
         time.sleep(0.005)
 
