@@ -49,9 +49,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.25
+#: Seconds between two batches to the telemetry process. A second rather than a quarter: each batch
+#: is pickled from rows the caches have let go and wakes the process, and over three interleaved
+#: A/Bs of 20-40 rounds a 1 s tick cost the server 4-8 points less CPU per invocation and gave 4-5 %
+#: more warm throughput than 0.25 s (docs/performance.md, "Morning of 2026-11-27"). Readers do not
+#: wait for it: every query sends the pending batch first.
+TICK_S = 1.0
 #: Ticks between two samples of the invocations running now (the ConcurrentExecutions metric).
-SAMPLE_EVERY = 4
+SAMPLE_EVERY = 1
 #: The telemetry process's nice value where SCHED_IDLE is not available.
 NICE = 19
 #: Invocations (and, separately, log records) kept for the telemetry process while it cannot take

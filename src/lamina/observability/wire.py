@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from lamina.invoker.invoker import InvocationEvent
 
 LENGTH = struct.Struct("!I")
-#: A frame larger than this is a bug (a batch is bounded by what a quarter second can produce).
+#: A frame larger than this is a bug (a batch is bounded by what one tick can produce).
 MAX_FRAME = 1 << 30
 
 

@@ -53,7 +53,7 @@ class Worker:
     async def serve(self, reader: asyncio.StreamReader) -> None:
         await self.telemetry.start()
         # What start-up made lives as long as the process: keep collections from scanning it. Batches
-        # keep thousands of young objects alive for a quarter second; a larger first generation
+        # keep thousands of young objects alive until they are processed; a larger first generation
         # lets most die before a collection looks at them.
         gc.freeze()
         gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
