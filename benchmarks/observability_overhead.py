@@ -28,7 +28,9 @@ invocation with observability off.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +204,13 @@ def run(reps: int = 3) -> dict[str, Any]:
     return outcome
 
 
+def _cost_interval(log_ratios: list[float]) -> tuple[float, float, float]:
+    """From per-round ``log(off / on)``: the cost ``1 - on/off`` and its 95 % interval."""
+    mean = statistics.mean(log_ratios)
+    half = 1.96 * statistics.stdev(log_ratios) / math.sqrt(len(log_ratios)) if len(log_ratios) > 1 else math.inf
+    return 1 - math.exp(-mean), 1 - math.exp(-(mean - half)), 1 - math.exp(-(mean + half))
+
+
 def _run(load: Load, client: str, rounds: int, servers: dict[str, LaminaServer]) -> dict[str, Any]:
     print(f"observability overhead: no-op python3.12 function, {client}, -t1 -c{CONNECTIONS} -d{SECONDS:g}s, "
           f"{rounds} rounds of the servers {', '.join(servers)} (order reversed every other round), after a "
@@ -236,6 +245,14 @@ def _run(load: Load, client: str, rounds: int, servers: dict[str, LaminaServer])
     print("  per round, 1 - on/off: " + " ".join(f"{x:+.0%}" for x in per_round["on"])
           + "\n  per round, 1 - control/off: " + " ".join(f"{x:+.0%}" for x in per_round["control"]))
     cpu_overhead = cpu["on"] / cpu["off"] - 1
+    # Against both servers with observability off in the same round, with a 95 % interval over the
+    # rounds (normal approximation on the log ratios). It covers the rounds' scatter within this run,
+    # not the drift between runs minutes apart, which on a shared machine is larger.
+    estimate, low, high = _cost_interval([math.log((off["req_per_s"] + ctl["req_per_s"]) / 2 / on["req_per_s"])
+                                          for off, on, ctl in zip(runs["off"], runs["on"], runs["control"],
+                                                                  strict=True)])
+    print(f"  on against both off servers: cost {estimate:.1%} (95 % interval over the rounds "
+          f"{low:.1%} to {high:.1%})")
     telemetry = {mode: _median([r["telemetry_cpu_us_per_request"] for r in found]) for mode, found in runs.items()}
     print(f"  median: off {throughput['off']:.0f} inv/s, on {throughput['on']:.0f} inv/s, control (off again) "
           f"{throughput['control']:.0f} inv/s; overhead (median over rounds of 1 - on/off) {overhead:.1%} "
@@ -252,6 +269,7 @@ def _run(load: Load, client: str, rounds: int, servers: dict[str, LaminaServer])
         "throughput": throughput, "process_cpu_us_per_request": cpu, "loop_cpu_us_per_request": loop_cpu,
         "telemetry_cpu_us_per_request": telemetry,
         "overhead": overhead, "noise": noise, "resolvable": abs(noise) < TARGET_OVERHEAD,
+        "cost_against_both_off": {"estimate": estimate, "low": low, "high": high},
         "summary": [
             {"metric": "warm throughput, observability off", "value": throughput["off"], "unit": "inv/s",
              "target": "-", "verdict": "-"},
@@ -261,6 +279,9 @@ def _run(load: Load, client: str, rounds: int, servers: dict[str, LaminaServer])
              "target": f"< {TARGET_OVERHEAD * 100:.0f}", "verdict": verdict(overhead, TARGET_OVERHEAD)},
             {"metric": "the same between two servers with it off (noise)", "value": noise * 100, "unit": "%",
              "target": "-", "verdict": "-"},
+            {"metric": "throughput cost against both off servers (95 % interval)",
+             "value": f"{estimate * 100:.1f} ({low * 100:.1f}-{high * 100:.1f})", "unit": "%", "target": "-",
+             "verdict": "-"},
             {"metric": "observability server CPU overhead", "value": cpu_overhead * 100, "unit": "%",
              "target": "-", "verdict": "-"},
             {"metric": "telemetry process CPU per invocation", "value": telemetry["on"], "unit": "µs",
