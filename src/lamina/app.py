@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import threading
 from dataclasses import dataclass, field
 
 from lamina.aws.auth import authenticator, credential_accounts, parse_credentials
@@ -81,8 +80,6 @@ class Platform:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.db_url)
-        self._sweep: asyncio.Future[None] | None = None
-        self._sweep_stop = threading.Event()
         # Logs, metrics, usage records, traces, kept by the telemetry process (started in start());
         # the X-Ray listener is bound now, so environments learn its address
         # (AWS_XRAY_DAEMON_ADDRESS) from the settings.
@@ -163,6 +160,13 @@ class Platform:
                    for qualifier in {url.qualifier or "", ""})
 
     async def start(self) -> None:
+        if self.settings.isolation != "off":
+            # Cgroup trees of zygotes killed without removing them (a killed server's), removed
+            # before any zygote of ours starts: every rmdir takes the kernel's cgroup lock, and a
+            # sweep of hundreds beside live zygotes held their environments' starts up for seconds.
+            swept = await asyncio.to_thread(jail.sweep_cgroups)
+            if swept:
+                log.info("removed %d cgroup trees left by zygotes that were killed", swept)
         await asyncio.to_thread(self.store.migrate)
         await asyncio.to_thread(self.registry.load)
         await asyncio.to_thread(self.aliases.load)
@@ -184,8 +188,6 @@ class Platform:
         off = [f"{name} ({info['reason']})" for name, info in self.features.items() if info["state"] != "on"]
         if off:
             log.warning("isolation features not in use: %s", "; ".join(off))
-        if self.features.get("cgroup", {}).get("state") == "on":
-            self._sweep = asyncio.ensure_future(self._sweep_cgroups())
         # Last: its start-up (imports, loading metric minutes) would compete with the server's and
         # the default zygote's for the two cores. Invocations before it is up wait as rows.
         await self.telemetry.start()
@@ -195,21 +197,7 @@ class Platform:
         # (docs/performance.md, "Observability overhead").
         gc.freeze()
 
-    async def _sweep_cgroups(self) -> None:
-        """Remove the cgroup trees of zygotes that died without removing them (a killed server's): in
-        the background, as a machine that ran many servers can hold thousands."""
-        try:
-            swept = await asyncio.to_thread(jail.sweep_cgroups, stop=self._sweep_stop)
-        except Exception:  # a sweep that fails must not take the server down with it
-            log.exception("sweeping stale cgroups failed")
-            return
-        if swept:
-            log.info("removed %d cgroup trees left by stopped zygotes", swept)
-
     async def stop(self) -> None:
-        self._sweep_stop.set()
-        if self._sweep is not None:
-            await self._sweep
         await self.mappings.close()
         await self.events.close()
         await self.invoker.close()

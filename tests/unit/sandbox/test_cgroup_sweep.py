@@ -8,7 +8,6 @@ import fcntl
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from lamina.sandbox import jail
@@ -59,16 +58,6 @@ def test_a_tree_that_cannot_be_emptied_is_left(tmp_path: Path) -> None:
     assert jail.sweep_cgroups(str(root)) == 0
     assert not (tree / "env1").exists()
     assert (tree / "env2").exists()
-
-
-def test_a_stop_ends_the_sweep_between_trees(tmp_path: Path) -> None:
-    root = _v2_root(tmp_path)
-    for number in range(5):
-        _tree(root, f"lamina-{number}", 1)
-    stop = threading.Event()
-    stop.set()
-    assert jail.sweep_cgroups(str(root), stop=stop) == 0
-    assert len([p for p in root.iterdir() if p.name.startswith("lamina-")]) == 5
 
 
 def test_no_cgroup_hierarchy_means_nothing_to_sweep(tmp_path: Path) -> None:
