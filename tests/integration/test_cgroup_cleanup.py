@@ -15,9 +15,10 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from lamina.sandbox import jail
-from tests.conftest import children_of, create_python_function, invoke_json, start_server, wait_for
+from tests.conftest import Server, children_of, create_python_function, invoke_json, start_server, wait_for
 from tests.integration.test_isolation import _require, features  # noqa: F401 - a fixture
 
 ROOT = "/sys/fs/cgroup"
@@ -42,14 +43,18 @@ def _zygote(server_pid: int) -> int:
     raise AssertionError(f"no zygote among the children of {server_pid}")
 
 
-def test_a_stopped_server_leaves_no_cgroup_tree(tmp_path: Path, features: dict[str, object]) -> None:  # noqa: F811
-    _require(features, "cgroup")  # type: ignore[arg-type]
+def _invoked(server: Server) -> int:
+    """Invoke a new function on ``server`` (so its zygote has a tree); return the zygote's pid."""
+    client = server.client()
+    assert invoke_json(client, create_python_function(client, CODE))[1] == "ok"
+    return _zygote(server.process.pid)
+
+
+def test_a_stopped_server_leaves_no_cgroup_tree(tmp_path: Path, features: dict[str, Any]) -> None:  # noqa: F811
+    _require(features, "cgroup")
     server = start_server(tmp_path / "data")
     try:
-        client = server.client()
-        name = create_python_function(client, CODE)
-        assert invoke_json(client, name)[1] == "ok"
-        base = f"lamina-{_zygote(server.process.pid)}"
+        base = f"lamina-{_invoked(server)}"
         trees = _trees(base)
         assert trees, f"the zygote made no cgroup tree {base}"
         # The environment and the spares each have a cgroup in the tree, which the zygote holds.
@@ -61,14 +66,11 @@ def test_a_stopped_server_leaves_no_cgroup_tree(tmp_path: Path, features: dict[s
 
 
 def test_a_killed_zygotes_tree_is_swept_and_a_live_one_kept(tmp_path: Path,
-                                                            features: dict[str, object]) -> None:  # noqa: F811
-    _require(features, "cgroup")  # type: ignore[arg-type]
+                                                            features: dict[str, Any]) -> None:  # noqa: F811
+    _require(features, "cgroup")
     first = start_server(tmp_path / "first")
     try:
-        client = first.client()
-        name = create_python_function(client, CODE)
-        assert invoke_json(client, name)[1] == "ok"
-        zygote = _zygote(first.process.pid)
+        zygote = _invoked(first)
         dead = f"lamina-{zygote}"
         os.kill(zygote, signal.SIGKILL)
         # Its environments die with it (PR_SET_PDEATHSIG); the tree stays behind, empty.
@@ -76,8 +78,7 @@ def test_a_killed_zygotes_tree_is_swept_and_a_live_one_kept(tmp_path: Path,
         assert _trees(dead), "the killed zygote's tree should still be there before a sweep"
         second = start_server(tmp_path / "second")
         try:
-            assert invoke_json(second.client(), create_python_function(second.client(), CODE))[1] == "ok"
-            live = f"lamina-{_zygote(second.process.pid)}"
+            live = f"lamina-{_invoked(second)}"
             # The second server's start sweeps the dead tree (before its own zygotes start).
             assert _trees(dead) == [], _trees(dead)
             assert _trees(live) and _locked(live)
@@ -88,8 +89,8 @@ def test_a_killed_zygotes_tree_is_swept_and_a_live_one_kept(tmp_path: Path,
         first.stop()
 
 
-def test_the_sweep_skips_a_locked_tree_and_removes_an_unlocked_one(features: dict[str, object]) -> None:  # noqa: F811
-    _require(features, "cgroup")  # type: ignore[arg-type]
+def test_the_sweep_skips_a_locked_tree_and_removes_an_unlocked_one(features: dict[str, Any]) -> None:  # noqa: F811
+    _require(features, "cgroup")
     # A process that holds a tree the way a zygote does: jail.Cgroups in a child interpreter.
     holder = subprocess.Popen(
         [sys.executable, "-c",
@@ -145,9 +146,9 @@ def _doctor_cgroups() -> dict[str, str]:
     return line
 
 
-def test_doctor_counts_cgroups_and_stale_trees(features: dict[str, object]) -> None:  # noqa: F811
+def test_doctor_counts_cgroups_and_stale_trees(features: dict[str, Any]) -> None:  # noqa: F811
     """Thousands of cgroups slow every start and invoke (docs/performance.md): the doctor says so."""
-    _require(features, "cgroup")  # type: ignore[arg-type]
+    _require(features, "cgroup")
     assert jail.cgroup_version(ROOT) == "v1" or jail.cgroup_version(ROOT) == "v2"
     parent = f"{ROOT}/memory" if jail.cgroup_version(ROOT) == "v1" else ROOT
     base = f"{parent}/lamina-doctor-{os.getpid()}"
