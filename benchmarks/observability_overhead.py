@@ -280,7 +280,7 @@ def _run(load: Load, client: str, rounds: int, servers: dict[str, LaminaServer])
             {"metric": "the same between two servers with it off (noise)", "value": noise * 100, "unit": "%",
              "target": "-", "verdict": "-"},
             {"metric": "throughput cost against both off servers (95 % interval)",
-             "value": f"{estimate * 100:.1f} ({low * 100:.1f}-{high * 100:.1f})", "unit": "%", "target": "-",
+             "value": f"{estimate * 100:.1f} ({low * 100:.1f} to {high * 100:.1f})", "unit": "%", "target": "-",
              "verdict": "-"},
             {"metric": "observability server CPU overhead", "value": cpu_overhead * 100, "unit": "%",
              "target": "-", "verdict": "-"},
