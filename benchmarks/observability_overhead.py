@@ -162,7 +162,7 @@ def _pipeline_cpu_us(reps: int) -> list[tuple[float, float]]:
         started = time.process_time()
         for frame in frames:
             assert frame is not None
-            _kind, events, logs, _reports = pickle.loads(frame[wire.LENGTH.size:])
+            _kind, events, logs, _reports, _samples = pickle.loads(frame[wire.LENGTH.size:])
             telemetry.logs.write_many(logs)
             for row in events:
                 telemetry.observe(Invocation._make(row))

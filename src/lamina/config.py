@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 MB = 1024 * 1024
 ISOLATION_MODES = ("auto", "off")
@@ -50,10 +50,9 @@ class Limits:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value < (0 if f.name == "unreserved_minimum" else 1):
-                raise SettingsError(f"LAMINA_LIMIT_{f.name.upper()} must be "
-                                    f"{'0 or more' if f.name == 'unreserved_minimum' else 'at least 1'}, not {value}")
+            value, least = getattr(self, f.name), 0 if f.name == "unreserved_minimum" else 1
+            if value < least:
+                raise SettingsError(f"LAMINA_LIMIT_{f.name.upper()} must be at least {least}, not {value}")
         for low, high in (("memory_min_mb", "memory_max_mb"), ("ephemeral_min_mb", "ephemeral_max_mb")):
             if getattr(self, low) > getattr(self, high):
                 raise SettingsError(f"LAMINA_LIMIT_{low.upper()} ({getattr(self, low)}) is above "
@@ -130,13 +129,12 @@ class Settings:
     prices: Prices = field(default_factory=Prices)
 
     def __post_init__(self) -> None:
-        for name, (var, low, high) in _RANGES.items():
+        for name, (var, low, high, above_low) in _RANGES.items():
             value = getattr(self, name)
-            if high == _POSITIVE and not value > 0:
-                raise SettingsError(f"{var} must be more than 0, not {value}")
-            if not low <= value <= high:
-                above = f"at least {low:g}" if high == _ANY else f"from {low:g} to {high:g}"
-                raise SettingsError(f"{var} must be {above}, not {value}")
+            if not (low < value if above_low else low <= value) or value > high:
+                must = (f"more than {low:g}" if above_low else f"at least {low:g}") if high == _ANY \
+                    else f"from {low:g} to {high:g}"
+                raise SettingsError(f"{var} must be {must}, not {value}")
         if self.isolation not in ISOLATION_MODES:
             raise SettingsError(f"LAMINA_ISOLATION must be {' or '.join(ISOLATION_MODES)}, not {self.isolation!r}")
         if self.log_level.lower() not in LOG_LEVELS:
@@ -209,19 +207,27 @@ def _boolean(text: str) -> bool:
 
 
 _ANY = float("inf")
-_POSITIVE = float("1e308")  # no upper bound, and more than 0
+
+
+class _Range(NamedTuple):
+    var: str
+    low: float
+    high: float = _ANY
+    #: The value must be above ``low``, not equal to it.
+    above_low: bool = False
+
 
 #: Numeric settings: the variable that sets each, and its range.
-_RANGES: dict[str, tuple[str, float, float]] = {
-    "port": ("LAMINA_PORT", 0, 65535),
-    "keep_alive_s": ("LAMINA_KEEP_ALIVE", 0, _POSITIVE),
-    "min_available_mb": ("LAMINA_MIN_AVAILABLE_MB", 0, _ANY),
-    "async_retry_scale": ("LAMINA_ASYNC_RETRY_SCALE", 0, _POSITIVE),
+_RANGES: dict[str, _Range] = {
+    "port": _Range("LAMINA_PORT", 0, 65535),
+    "keep_alive_s": _Range("LAMINA_KEEP_ALIVE", 0, above_low=True),
+    "min_available_mb": _Range("LAMINA_MIN_AVAILABLE_MB", 0),
+    "async_retry_scale": _Range("LAMINA_ASYNC_RETRY_SCALE", 0, above_low=True),
     # Renewed every third of it: under a second, a busy node would lose its own events.
-    "async_lease_s": ("LAMINA_ASYNC_LEASE_S", 1, _ANY),
-    "xray_port": ("LAMINA_XRAY_PORT", -1, 65535),
-    "log_retention_sweep_s": ("LAMINA_LOG_RETENTION_SWEEP", 0, _POSITIVE),
-    "telemetry_spawn_after_s": ("LAMINA_TELEMETRY_SPAWN_AFTER", 0, _ANY),
+    "async_lease_s": _Range("LAMINA_ASYNC_LEASE_S", 1),
+    "xray_port": _Range("LAMINA_XRAY_PORT", -1, 65535),
+    "log_retention_sweep_s": _Range("LAMINA_LOG_RETENTION_SWEEP", 0, above_low=True),
+    "telemetry_spawn_after_s": _Range("LAMINA_TELEMETRY_SPAWN_AFTER", 0),
 }
 
 _KINDS: dict[Callable[[str], Any], str] = {int: "a whole number", float: "a number", Decimal: "a decimal number",

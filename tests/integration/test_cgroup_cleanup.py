@@ -25,14 +25,16 @@ ROOT = "/sys/fs/cgroup"
 CODE = "def handler(event, context):\n    return 'ok'\n"
 
 
+def _all_trees(base: str) -> list[str]:
+    """One zygote's tree: its directory in each controller."""
+    version = jail.cgroup_version(ROOT)
+    assert version is not None
+    return jail.tree_dirs(version, ROOT, base)
+
+
 def _trees(base: str) -> list[str]:
     """The directories of one zygote's tree that exist now."""
-    version = jail.cgroup_version(ROOT)
-    if version == "v1":
-        candidates = [f"{ROOT}/{controller}/{base}" for controller in jail.Cgroups.V1_CONTROLLERS]
-    else:
-        candidates = [f"{ROOT}/{base}"]
-    return [path for path in candidates if os.path.isdir(path)]
+    return [path for path in _all_trees(base) if os.path.isdir(path)]
 
 
 def _zygote(server_pid: int) -> int:
@@ -100,8 +102,7 @@ def test_the_sweep_skips_a_locked_tree_and_removes_an_unlocked_one(features: dic
     assert holder.stdout is not None and holder.stdin is not None
     held = holder.stdout.readline().strip()
     stale = f"lamina-test-{os.getpid()}"
-    for tree in [f"{ROOT}/{c}/{stale}" for c in jail.Cgroups.V1_CONTROLLERS] \
-            if jail.cgroup_version(ROOT) == "v1" else [f"{ROOT}/{stale}"]:
+    for tree in _all_trees(stale):
         os.makedirs(f"{tree}/env1")
     try:
         jail.sweep_cgroups(ROOT)
@@ -149,9 +150,7 @@ def _doctor_cgroups() -> dict[str, str]:
 def test_doctor_counts_cgroups_and_stale_trees(features: dict[str, Any]) -> None:  # noqa: F811
     """Thousands of cgroups slow every start and invoke (docs/performance.md): the doctor says so."""
     _require(features, "cgroup")
-    assert jail.cgroup_version(ROOT) == "v1" or jail.cgroup_version(ROOT) == "v2"
-    parent = f"{ROOT}/memory" if jail.cgroup_version(ROOT) == "v1" else ROOT
-    base = f"{parent}/lamina-doctor-{os.getpid()}"
+    base = _all_trees(f"lamina-doctor-{os.getpid()}")[0]
     try:
         os.makedirs(f"{base}/env1")
         line = _doctor_cgroups()

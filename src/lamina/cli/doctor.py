@@ -66,7 +66,7 @@ def _cgroups() -> dict[str, str]:
     count = jail.cgroup_count()
     if count is None:
         return {"state": "unavailable", "reason": "no cgroup hierarchy found"}
-    stale = jail.sweep_cgroups(count_only=True)
+    stale = jail.stale_cgroup_trees()
     leftovers = f"; {stale} stale Lamina trees (removed when `lamina serve` starts)" if stale else ""
     if count > MANY_CGROUPS:
         return {"state": "off", "reason": f"{count} cgroups{leftovers}: above {MANY_CGROUPS}, every cold "

@@ -49,14 +49,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two batches to the telemetry process. A second rather than a quarter: each batch
-#: is pickled from rows the caches have let go and wakes the process, and over three interleaved
-#: A/Bs of 20-40 rounds a 1 s tick cost the server 4-8 points less CPU per invocation and gave 4-5 %
-#: more warm throughput than 0.25 s (docs/performance.md, "Morning of 2026-11-27"). Readers do not
-#: wait for it: every query sends the pending batch first.
-TICK_S = 1.0
-#: Ticks between two samples of the invocations running now (the ConcurrentExecutions metric).
-SAMPLE_EVERY = 1
+#: Seconds between two samples of the invocations running now (the ConcurrentExecutions metric),
+#: taken whether or not the telemetry process is up yet, and sent with the next batch.
+TICK_S = 0.25
+#: Ticks between two batches to the telemetry process: one a second. Not every tick: each batch is
+#: pickled from rows the caches have let go and wakes the process, and over three interleaved A/Bs
+#: of 20-40 rounds batches a second apart cost the server 4-8 points less CPU per invocation and gave
+#: 4-5 % more warm throughput than a quarter second apart (docs/performance.md, "Morning of
+#: 2026-11-27"). Readers do not wait for it: every query sends the pending batch first.
+BATCH_EVERY = 4
 #: The telemetry process's nice value where SCHED_IDLE is not available.
 NICE = 19
 #: Invocations (and, separately, log records) kept for the telemetry process while it cannot take
@@ -107,6 +108,7 @@ class TelemetryLink:
         self._xray = xray.bind("127.0.0.1", settings.xray_port) if settings.xray_port >= 0 else None
         self._events: list[tuple[Any, ...]] = []
         self._async: list[tuple[str, str, str, str, float, float]] = []
+        self._samples: list[tuple[float, list[tuple[str, str, int]]]] = []
         self.logs = _Sink()
         self._invoker: Invoker | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -150,7 +152,7 @@ class TelemetryLink:
 
     def _bound(self) -> None:
         """Drop the oldest rows beyond :data:`MAX_PENDING` (called once per tick, not per invocation)."""
-        for rows in (self._events, self.logs.rows, self._async):
+        for rows in (self._events, self.logs.rows, self._async, self._samples):
             excess = len(rows) - MAX_PENDING
             if excess > 0:
                 del rows[:excess]
@@ -168,7 +170,7 @@ class TelemetryLink:
         return [(key.region, key.name, count) for key, count in self._invoker.gate.running_by_function()]
 
     def _has_rows(self) -> bool:
-        return bool(self._events or self.logs.rows or self._async)
+        return bool(self._events or self.logs.rows or self._async or self._samples)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -251,23 +253,25 @@ class TelemetryLink:
         events, self._events = self._events, []
         logs, self.logs.rows = self.logs.rows, []
         reports, self._async = self._async, []
-        return wire.frame(("batch", events, logs, reports))
+        samples, self._samples = self._samples, []
+        return wire.frame(("batch", events, logs, reports, samples))
 
     async def _tick_forever(self) -> None:
         for tick in itertools.count(1):
             await asyncio.sleep(TICK_S)
+            running = self._running()
+            if running:
+                self._samples.append((self._clock.time(), running))
             if self._process is None and self._has_rows():
                 self._wanted.set()
+            if tick % BATCH_EVERY:
+                continue
             writer = self._writer
             # Never wait here: while the process is away or behind, rows wait in memory (bounded).
             if writer is None or writer.is_closing() or writer.transport.get_write_buffer_size() > MAX_BUFFERED:
                 self._bound()
                 continue
             self._send_batch(writer)
-            if tick % SAMPLE_EVERY == 0:
-                running = self._running()
-                if running:
-                    writer.write(wire.frame(("running", self._clock.time(), running)))
 
     # -- queries ----------------------------------------------------------------------------------
 

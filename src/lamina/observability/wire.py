@@ -5,12 +5,12 @@ here; nothing from a client is ever unpickled. Each frame is a 4-byte big-endian
 pickled message (a tuple whose first item names it):
 
 - ``("start", settings)``: the first frame, server to worker;
-- ``("batch", events, logs, async_events)``: invocations since the previous batch as the rows
-  :func:`event_row` makes (read as :class:`~lamina.observability.invocation.Invocation`), log
+- ``("batch", events, logs, async_events, samples)``: invocations since the previous batch as the
+  rows :func:`event_row` makes (read as :class:`~lamina.observability.invocation.Invocation`), log
   records as plain :data:`~lamina.observability.logs.LogRow` tuples (plain tuples are C-speed to
-  pickle, unlike dataclasses), and the asynchronous engine's reports (kind, region, function,
-  version, value, time);
-- ``("running", now, [(region, function, count), ...])``: invocations running now, once a second;
+  pickle, unlike dataclasses), the asynchronous engine's reports (kind, region, function,
+  version, value, time), and samples of the invocations running, ``(time, [(region, function,
+  count), ...])``, taken every quarter second;
 - ``("call", id, target, args)`` and ``("reply", id, ok, value)``: a query and its answer (``ok``
   False: ``value`` is the AWS error to raise; None: an unexpected failure, ``value`` describes it);
 - ``("stop",)``: write everything and exit.

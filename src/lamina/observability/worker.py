@@ -67,8 +67,8 @@ class Worker:
                 if kind == "batch":
                     self._batch(message[1], message[2])
                     self.telemetry.async_events(message[3])
-                elif kind == "running":
-                    self.telemetry.running(message[1], message[2])
+                    for now, running in message[4]:
+                        self.telemetry.running(now, running)
                 elif kind == "call":
                     # Run concurrently (a slow query must not hold up batches), but started now:
                     # everything received before the call is already in the engine.

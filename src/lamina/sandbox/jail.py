@@ -31,6 +31,7 @@ import resource
 import stat
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -109,6 +110,8 @@ class Cgroups:
         self._free: list[str] = []
         self._next = 0
         self._oom_baseline: dict[str, int] = {}
+        #: The tree's directory in each controller; the lock is on the first.
+        self._trees = tree_dirs(version, root, self.base)
         if version == "v2":
             _write(f"{root}/cgroup.subtree_control", "+memory +cpu +pids", missing_ok=True)
         self._lock = self._hold()
@@ -117,7 +120,7 @@ class Cgroups:
         """Make the tree and lock it. Between the ``mkdir`` and the ``flock`` a sweep can see the tree
         unlocked, lock it first and remove it; the lock taken then is on a removed directory, so
         make the tree again and lock that, until the lock is on the tree in place."""
-        path = _tree(self.version, self.root, self.base)
+        path = self._trees[0]
         while True:
             self._make_base()
             lock = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -128,17 +131,13 @@ class Cgroups:
             os.close(lock)
 
     def _make_base(self) -> None:
-        if self.version == "v1":
-            for controller in self.V1_CONTROLLERS:
-                os.makedirs(f"{self.root}/{controller}/{self.base}", exist_ok=True)
-        else:
-            os.makedirs(f"{self.root}/{self.base}", exist_ok=True)
-            _write(f"{self.root}/{self.base}/cgroup.subtree_control", "+memory +cpu +pids")
+        for tree in self._trees:
+            os.makedirs(tree, exist_ok=True)
+        if self.version == "v2":
+            _write(f"{self._trees[0]}/cgroup.subtree_control", "+memory +cpu +pids")
 
     def dirs(self, name: str) -> list[str]:
-        if self.version == "v1":
-            return [f"{self.root}/{c}/{self.base}/{name}" for c in self.V1_CONTROLLERS]
-        return [f"{self.root}/{self.base}/{name}"]
+        return [f"{tree}/{name}" for tree in self._trees]
 
     def memory_dir(self, name: str) -> str:
         return self.dirs(name)[0]
@@ -214,15 +213,8 @@ class Cgroups:
     def close(self) -> None:
         """Remove every cgroup of the tree and the tree itself; call once the environments have been
         reaped (a cgroup with a process left in it cannot be removed, and is left to the sweep)."""
-        for number in range(1, self._next + 1):
-            for directory in self.dirs(f"env{number}"):
-                _rmdir(directory, patient=True)
+        _remove_trees(self._trees, patient=True)
         self._free.clear()
-        if self.version == "v1":
-            for controller in self.V1_CONTROLLERS:
-                _rmdir(f"{self.root}/{controller}/{self.base}")
-        else:
-            _rmdir(f"{self.root}/{self.base}")
         os.close(self._lock)
 
     def _oom_kills(self, name: str) -> int:
@@ -286,37 +278,38 @@ def _same_directory(fd: int, path: str) -> bool:
         return False
 
 
-def _tree(version: str, root: str, base: str) -> str:
-    """The directory that stands for a zygote's tree (the one its lock is on)."""
-    return f"{root}/memory/{base}" if version == "v1" else f"{root}/{base}"
+def tree_dirs(version: str, root: str, base: str) -> list[str]:
+    """A zygote's tree ``base``: its directory in each controller, the memory controller's first."""
+    if version == "v1":
+        return [f"{root}/{controller}/{base}" for controller in Cgroups.V1_CONTROLLERS]
+    return [f"{root}/{base}"]
 
 
-def sweep_cgroups(root: str = "/sys/fs/cgroup", count_only: bool = False) -> int:
-    """Remove the cgroup trees of zygotes that died without removing them; return how many.
+def _remove_trees(trees: list[str], patient: bool = False) -> None:
+    """Remove the cgroups in each of ``trees``, then the trees; what still has a process stays."""
+    for tree in trees:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(tree):
+                if entry.is_dir(follow_symlinks=False):
+                    _rmdir(entry.path, patient)
+        _rmdir(tree)
 
-    A tree is stale when no process holds its lock (see :class:`Cgroups`). Its cgroups are removed
-    when empty; one that still has a process in it (which a dead zygote's ``PR_SET_PDEATHSIG``
-    should have killed) is left alone, and so is its tree. ``count_only`` counts the stale trees,
-    removing none. Takes about 0.1 ms per cgroup, each ``rmdir`` holding the kernel's cgroup lock,
-    which zygotes need to start environments: call it before starting any (a sweep of hundreds of
-    trees beside a live zygote held its environments' starts up until invocations timed out).
 
-    They matter: 38,000 empty cgroups left this way made a cold start 2.3 times as slow and warm
-    throughput 22 % lower on the development machine (docs/performance.md, "Leaked cgroups").
-    """
+def _stale_trees(root: str) -> Iterator[list[str]]:
+    """The trees (see :func:`tree_dirs`) whose lock nobody holds: zygotes that died without
+    removing theirs (see :class:`Cgroups`). Each is locked while the caller has it."""
     version = cgroup_version(root)
     if version is None:
-        return 0
-    parent = os.path.dirname(_tree(version, root, "lamina-"))
-    controllers = [f"{root}/{c}" for c in Cgroups.V1_CONTROLLERS] if version == "v1" else [root]
+        return
+    parent = os.path.dirname(tree_dirs(version, root, "lamina-")[0])
     try:
         bases = [name for name in os.listdir(parent) if name.startswith("lamina-")]
     except OSError:
-        return 0
-    swept = 0
+        return
     for base in bases:
+        trees = tree_dirs(version, root, base)
         try:
-            lock = os.open(f"{parent}/{base}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            lock = os.open(trees[0], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             continue
         try:
@@ -324,24 +317,36 @@ def sweep_cgroups(root: str = "/sys/fs/cgroup", count_only: bool = False) -> int
         except OSError:
             os.close(lock)  # a live zygote's
             continue
-        if not _same_directory(lock, f"{parent}/{base}"):
-            os.close(lock)  # removed since it was opened; what is there now is someone else's
-            continue
-        if count_only:
-            os.close(lock)
-            swept += 1
-            continue
         try:
-            for controller in controllers:
-                tree = f"{controller}/{base}"
-                with contextlib.suppress(OSError):
-                    for entry in os.scandir(tree):
-                        if entry.is_dir(follow_symlinks=False):
-                            _rmdir(entry.path)
-                _rmdir(tree)
-            swept += not os.path.exists(f"{parent}/{base}")
+            # Removed since it was opened, what is there now is someone else's.
+            if _same_directory(lock, trees[0]):
+                yield trees
         finally:
             os.close(lock)
+
+
+def stale_cgroup_trees(root: str = "/sys/fs/cgroup") -> int:
+    """How many trees :func:`sweep_cgroups` would remove."""
+    return sum(1 for _trees in _stale_trees(root))
+
+
+def sweep_cgroups(root: str = "/sys/fs/cgroup") -> int:
+    """Remove the cgroup trees of zygotes that died without removing them; return how many.
+
+    A tree is stale when no process holds its lock (see :class:`Cgroups`). Its cgroups are removed
+    when empty; one that still has a process in it (which a dead zygote's ``PR_SET_PDEATHSIG``
+    should have killed) is left alone, and so is its tree. Takes about 0.1 ms per cgroup, each
+    ``rmdir`` holding the kernel's cgroup lock, which zygotes need to start environments: call it
+    before starting any (a sweep of hundreds of trees beside a live zygote held its environments'
+    starts up until invocations timed out).
+
+    They matter: 38,000 empty cgroups left this way made a cold start 2.3 times as slow and warm
+    throughput 22 % lower on the development machine (docs/performance.md, "Leaked cgroups").
+    """
+    swept = 0
+    for trees in _stale_trees(root):
+        _remove_trees(trees)
+        swept += not os.path.exists(trees[0])
     return swept
 
 
