@@ -112,7 +112,20 @@ def machine() -> dict[str, Any]:
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "commit": _git_head(),
         "uncommitted": _git_dirty(),
+        "compiled": _compiled(),
     }
+
+
+def _compiled() -> str:
+    """Whether the servers run the invoke path compiled (lamina.native), as a server sees it: the
+    servers get this environment without its LAMINA_ variables."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("LAMINA_", "AWS_"))}
+    probe = "import lamina.native as n; print(n.STATE[0] + ': ' + n.STATE[1])"
+    try:
+        return subprocess.run([PYTHON, "-c", probe], cwd=str(ROOT), env=environ, capture_output=True, text=True,
+                              timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"unknown ({error})"
 
 
 def describe_interpreters(paths: Sequence[str]) -> str:
@@ -132,7 +145,8 @@ def machine_line(info: dict[str, Any]) -> str:
     load = " ".join(f"{x:.2f}" for x in info["loadavg"])
     return (f"machine: {info['nproc']} CPU x {info['cpu']}, {info['mem_gib']} GiB, kernel {info['kernel']}, "
             f"server Python {info['python']}; load average {load}; {info['date_utc']} UTC; commit {info['commit']}"
-            + (f" ({len(info['uncommitted'])} src files with uncommitted changes)" if info.get("uncommitted") else ""))
+            + (f" ({len(info['uncommitted'])} src files with uncommitted changes)" if info.get("uncommitted") else "")
+            + f"; compiled invoke path {info.get('compiled', 'unknown')}")
 
 
 def _git_dirty() -> list[str]:

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import httptools
 
@@ -62,7 +62,8 @@ class Request:
     client: str = "127.0.0.1"
     http_version: str = "1.1"
     #: The application's own note about the request, made in ``limit`` and read in ``handle``.
-    note: object = None
+    # Any rather than object: mypyc (lamina.native) cannot resolve ``object`` in a dataclass field.
+    note: Any = None
 
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)

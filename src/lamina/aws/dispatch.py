@@ -38,7 +38,8 @@ class Registration:
 
     service: str
     protocol: WireProtocol
-    provider: object
+    # Any rather than object: mypyc (lamina.native) cannot resolve ``object`` in a dataclass field.
+    provider: Any
 
 
 class Dispatcher:

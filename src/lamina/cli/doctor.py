@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from lamina import __version__
+from lamina import __version__, native
 from lamina.config import Settings
 from lamina.invoker import runtimes
 from lamina.sandbox import init as native_init
@@ -89,7 +89,8 @@ def report(settings: Settings) -> dict[str, Any]:
         "python": sys.executable,
         "runtimes": found,
         "isolation": asyncio.run(_isolation(settings)),
-        "server": {"port": _port(settings), "data_dir": _data_dir(settings), "cgroups": _cgroups()},
+        "server": {"port": _port(settings), "data_dir": _data_dir(settings), "cgroups": _cgroups(),
+                   "compiled": {"state": native.STATE[0], "reason": native.STATE[1]}},
     }
 
 

@@ -8,12 +8,12 @@ C call). Metrics, usage records and spans take these, not the invoker's objects.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from lamina.observability.tracing import TraceContext
 
-if TYPE_CHECKING:
-    from lamina.registry.model import FunctionVersion
+# Imported at run time, not under TYPE_CHECKING: mypyc (lamina.native) resolves the field types.
+from lamina.registry.model import FunctionVersion
 
 
 class Invocation(NamedTuple):

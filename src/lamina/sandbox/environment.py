@@ -53,7 +53,7 @@ _TRANSITIONS = {
 }
 
 
-class IllegalTransition(RuntimeError):
+class IllegalTransition(Exception):
     pass
 
 
