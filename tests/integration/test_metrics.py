@@ -127,6 +127,17 @@ def test_embedded_metric_format_lines_become_metrics(server: Server, worker: str
     assert latency["Unit"] == "Milliseconds" and latency["Maximum"] == 30.0 and latency["Average"] == 20.0
 
 
+def test_a_metric_query_sees_the_embedded_metrics_of_the_invocation_just_answered(server: Server) -> None:
+    """Logs are written once a second, and EMF lines become metrics as they are written: a query
+    must not answer before the logs it has already received are read."""
+    client = server.client()
+    name = create_python_function(client, WORKER.replace('"/orders"', '"/fresh"'))
+    invoke_json(client, name, {})
+    (latency,) = statistics(server, name, "Latency", Namespace="Lamina/Tests",
+                            Dimensions=[{"Name": "route", "Value": "/fresh"}])
+    assert latency["SampleCount"] == 2.0 and latency["Maximum"] == 30.0
+
+
 def test_put_metric_data_round_trip_and_errors(server: Server) -> None:
     cloudwatch = server.client("cloudwatch")
     namespace = f"App/{unique_name('ns')}"
