@@ -179,19 +179,25 @@ def main(argv: Sequence[str]) -> int:
     if not argv or argv[0] != "build":
         print("usage: python -m lamina.native build [--if-stale] [--required]", file=sys.stderr)
         return 2
-    if "--if-stale" in argv and check(environ={}) is None:
-        return 0
-    print("lamina: compiling the invoke path with mypyc (about a minute) ...", file=sys.stderr)
-    started = time.monotonic()
-    try:
-        build()
-    except Exception as error:
-        for stale in _compiled_files(ROOT):
-            stale.unlink(missing_ok=True)
-        print(f"lamina: the invoke path was not compiled ({error}); Lamina runs from source, slower",
-              file=sys.stderr)
-        return 1 if "--required" in argv else 0
-    print(f"lamina: compiled {len(MODULES)} modules of the invoke path with mypyc ({time.monotonic() - started:.0f} s)",
-          file=sys.stderr)
+    import fcntl
+
+    # One build at a time: two `make` runs at once would delete each other's files. The second
+    # waits, then finds the build fresh.
+    with open(ROOT / "lamina" / ".native.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if "--if-stale" in argv and check(environ={}) is None:
+            return 0
+        print("lamina: compiling the invoke path with mypyc (about a minute) ...", file=sys.stderr)
+        started = time.monotonic()
+        try:
+            build()
+        except Exception as error:
+            for stale in _compiled_files(ROOT):
+                stale.unlink(missing_ok=True)
+            print(f"lamina: the invoke path was not compiled ({error}); Lamina runs from source, slower",
+                  file=sys.stderr)
+            return 1 if "--required" in argv else 0
+    print(f"lamina: compiled {len(MODULES)} modules of the invoke path with mypyc "
+          f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
     return 0
 

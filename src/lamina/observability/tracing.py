@@ -16,9 +16,9 @@ OpenTelemetry ids are X-Ray's without the dashes: trace ``1-5759e988-bd862e3fe1b
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,8 +62,8 @@ def trace_context(header: str | None, active: bool, now: float) -> TraceContext:
             elif key == "Sampled":
                 sampled = value
     if not root or len(otel_trace_id(root)) != 32:
-        root, parent = f"1-{int(now):08x}-{os.urandom(12).hex()}", None
-    return TraceContext(root, parent, os.urandom(8).hex(), active or sampled == "1")
+        root, parent = f"1-{int(now):08x}-{getrandbits(96):024x}", None
+    return TraceContext(root, parent, f"{getrandbits(64):016x}", active or sampled == "1")
 
 
 def otel_trace_id(xray_root: str) -> str:
@@ -72,7 +72,9 @@ def otel_trace_id(xray_root: str) -> str:
 
 
 def new_span_id() -> str:
-    return os.urandom(8).hex()
+    # Trace and span ids must be unique, not secret: the process PRNG (seeded from the OS) spares
+    # the invoke path two getrandom system calls (as lamina.ids does for request ids).
+    return f"{getrandbits(64):016x}"
 
 
 @dataclass(slots=True)
