@@ -52,12 +52,17 @@ def _load(name: str, path: str) -> Any:
 
 
 jail = _load("lamina_jail", os.path.join(HERE, "jail.py"))
-# Imported here once so no environment pays for them: socket.getaddrinfo and str.encode("idna")
-# pull in encodings.idna; importing a handler from source (its read-only folder holds no .pyc)
-# pulls in tokenize; dataclasses (with inspect) is imported by most real function code.
-import dataclasses  # noqa: E402, F401
-import encodings.idna  # noqa: E402, F401
-import tokenize  # noqa: E402, F401
+
+
+def _preload() -> None:
+    """Import once, in the zygote, what most environments would otherwise each import:
+    socket.getaddrinfo and str.encode("idna") pull in encodings.idna; importing a handler from
+    source (its read-only folder holds no .pyc) pulls in tokenize; dataclasses (with inspect) is
+    imported by most real function code. About 15 ms: :func:`serve` runs it when idle, after any
+    request already waiting, so the cold start that started the zygote does not wait for it."""
+    import dataclasses  # noqa: F401
+    import encodings.idna  # noqa: F401
+    import tokenize  # noqa: F401
 
 
 class Child:
@@ -407,12 +412,18 @@ def serve(fd: int, config: dict[str, Any]) -> None:
     selector.register(sock, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
     zygote.send({"features": zygote.features})
-    # Everything imported so far is shared with every child; keep their GC away from it.
-    gc.collect()
-    gc.freeze()
+    preloaded = False
     try:
         while True:
             events = selector.select(timeout=0)
+            if not events and not preloaded:
+                # Idle for the first time (the request that started this zygote, if any, is served):
+                # preload, then keep every child's GC away from what they all share.
+                _preload()
+                gc.collect()
+                gc.freeze()
+                preloaded = True
+                events = selector.select(timeout=0)
             if not events:
                 # Nothing waiting: prepare spare environments now, off any request's path.
                 zygote.replenish()
