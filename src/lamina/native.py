@@ -177,7 +177,7 @@ def main(argv: Sequence[str]) -> int:
 
     Without ``--required`` a failed build is a warning (Lamina runs from source, only slower)."""
     if not argv or argv[0] != "build":
-        print("usage: python -m lamina.native build [--if-stale] [--required]", file=sys.stderr)
+        print("usage: build [--if-stale] [--required]  (what `make native` runs)", file=sys.stderr)
         return 2
     import fcntl
 
