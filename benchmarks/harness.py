@@ -116,14 +116,17 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _server_environ() -> dict[str, str]:
+    """This process's environment without its LAMINA_ and AWS_ variables: what every server starts from."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("LAMINA_", "AWS_"))}
+
+
 def _compiled() -> str:
-    """Whether the servers run the invoke path compiled (lamina.native), as a server sees it: the
-    servers get this environment without its LAMINA_ variables."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("LAMINA_", "AWS_"))}
+    """Whether the servers run the invoke path compiled (lamina.native), as a server sees it."""
     probe = "import lamina.native as n; print(n.STATE[0] + ': ' + n.STATE[1])"
     try:
-        return subprocess.run([PYTHON, "-c", probe], cwd=str(ROOT), env=environ, capture_output=True, text=True,
-                              timeout=30, check=True).stdout.strip()
+        return subprocess.run([PYTHON, "-c", probe], cwd=str(ROOT), env=_server_environ(), capture_output=True,
+                              text=True, timeout=30, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError) as error:
         return f"unknown ({error})"
 
@@ -276,8 +279,7 @@ class LaminaServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 60.0) -> None:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(("LAMINA_", "AWS_"))}
-        environ.update(self.env)
+        environ = _server_environ() | self.env
         self._log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - closed in stop()
         started = time.perf_counter()
         self.process = subprocess.Popen(

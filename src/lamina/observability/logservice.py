@@ -6,8 +6,9 @@ thread every ``interval_s`` (sooner when ``batch`` records wait). Every read thr
 flushes first, so a client sees its invocation's lines as soon as the invocation has answered.
 :meth:`close` flushes what is left: nothing accepted is lost on a clean shutdown.
 
-Lines carrying Embedded Metric Format documents are handed to ``on_emf`` (region, line, time) during
-the flush, on the event loop.
+Lines carrying Embedded Metric Format documents are handed to ``on_emf`` (region, line, time) as the
+records are accepted, on the event loop: a metric query sees them without waiting for the write, and
+a write that fails and is retried does not count them twice.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class LogService:
 
     def write(self, record: LogRow) -> None:
         """One record: a :class:`~lamina.observability.logs.LogRecord` or the same fields as a tuple."""
+        if self._on_emf is not None and '"_aws"' in record[3]:
+            self._metrics_of([record])
         pending = self._pending
         pending.append(record)
         if len(pending) == self._batch and self._wake is not None:
@@ -57,6 +60,7 @@ class LogService:
 
     def write_many(self, records: list[LogRow]) -> None:
         """Many records at once (a batch from the server)."""
+        self._metrics_of(records)
         pending = self._pending
         before = len(pending)
         pending.extend(records)
@@ -111,7 +115,6 @@ class LogService:
                 for start in range(0, len(batch), SLICE):
                     part = batch[start:start + SLICE]
                     self.book.prepare(part, self._region, prepared)
-                    self._metrics_of(part)
                     if start + SLICE < len(batch):
                         await asyncio.sleep(0)
                 await asyncio.to_thread(self.book.write, prepared)

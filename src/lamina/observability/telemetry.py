@@ -113,12 +113,6 @@ class Telemetry:
         if events:
             self._handle(events)
 
-    async def settle(self) -> None:
-        """What a metric query must see first: the log records received so far read for Embedded
-        Metric Format lines (they become metrics as the logs are written), then :meth:`process`."""
-        await self.logs.flush()
-        self.process()
-
     async def _drain(self) -> None:
         """:meth:`process`, a slice at a time, letting the loop serve requests in between."""
         events, self._events = self._events, []

@@ -63,7 +63,7 @@ def trace_context(header: str | None, active: bool, now: float) -> TraceContext:
                 sampled = value
     if not root or len(otel_trace_id(root)) != 32:
         root, parent = f"1-{int(now):08x}-{getrandbits(96):024x}", None
-    return TraceContext(root, parent, f"{getrandbits(64):016x}", active or sampled == "1")
+    return TraceContext(root, parent, new_span_id(), active or sampled == "1")
 
 
 def otel_trace_id(xray_root: str) -> str:

@@ -423,7 +423,7 @@ def serve(fd: int, config: dict[str, Any]) -> None:
                 gc.collect()
                 gc.freeze()
                 preloaded = True
-                events = selector.select(timeout=0)
+                continue
             if not events:
                 # Nothing waiting: prepare spare environments now, off any request's path.
                 zygote.replenish()

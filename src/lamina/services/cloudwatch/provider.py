@@ -128,7 +128,7 @@ class CloudWatchProvider:
             raise InvalidParameterCombinationException(
                 f"You have requested up to {points:,} datapoints, which exceeds the limit of 1,440. You may reduce "
                 "the datapoints requested by increasing Period, or decreasing the time range.")
-        await self._telemetry.settle()
+        self._telemetry.process()
         dims = _dims(params.get("Dimensions"))
         name, namespace = params["MetricName"], params["Namespace"]
         unit = self._metrics.unit(ctx.region, namespace, name, dims)
@@ -148,7 +148,7 @@ class CloudWatchProvider:
         start, end = _seconds(params["StartTime"]), _seconds(params["EndTime"])
         if end <= start:
             raise InvalidParameterValueException("The parameter StartTime must be less than the parameter EndTime.")
-        await self._telemetry.settle()
+        self._telemetry.process()
         descending = (params.get("ScanBy") or "TimestampDescending") == "TimestampDescending"
         budget = int(params.get("MaxDatapoints") or 100_800)
         results = []
@@ -178,7 +178,7 @@ class CloudWatchProvider:
         return {"MetricDataResults": results, "Messages": []}
 
     async def list_metrics(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        await self._telemetry.settle()
+        self._telemetry.process()
         filters = [(item["Name"], item.get("Value")) for item in params.get("Dimensions") or ()]
         active = self._clock.time() - 3 * 3600 if params.get("RecentlyActive") == "PT3H" else None
         found = self._metrics.list(ctx.region, params.get("Namespace"), params.get("MetricName"), filters, active)
