@@ -8,9 +8,11 @@ to the callback registered for that pid.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -73,7 +75,8 @@ class Zygote:
         self._sock: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._next_id = 0
-        self._pending: dict[int, asyncio.Future[Spawned]] = {}
+        #: Spawn requests awaiting their pid, with the callback for their exit.
+        self._pending: dict[int, tuple[asyncio.Future[Spawned], ExitCallback]] = {}
         self._exits: dict[int, ExitCallback] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_used = time.monotonic()
@@ -124,16 +127,14 @@ class Zygote:
         self._next_id += 1
         request_id = self._next_id
         future: asyncio.Future[Spawned] = self._loop.create_future()
-        self._pending[request_id] = future
+        self._pending[request_id] = (future, on_exit)
         message = json.dumps({"id": request_id, **request}).encode()
         try:
             await self._send(message, fds)
         except OSError as error:
             self._pending.pop(request_id, None)
             raise ZygoteError(f"zygote for {self.python} is unavailable: {error}") from error
-        spawned = await future
-        self._exits[spawned.pid] = on_exit
-        return spawned
+        return await future
 
     async def _send(self, message: bytes, fds: list[int]) -> None:
         """Send one request. A burst of cold starts can outrun the zygote and a datagram socket's
@@ -194,12 +195,20 @@ class Zygote:
             if self._features is not None and not self._features.done():
                 self._features.set_result(message["features"])
             return
-        future = self._pending.pop(message["id"], None)
-        if future is None or future.done():
+        pending = self._pending.pop(message["id"], None)
+        if pending is None:
             return
+        future, on_exit = pending
         if "pid" in message:
+            if future.done():  # the caller gave up waiting: nobody will use or stop it
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(message["pid"], signal.SIGKILL)
+                return
+            # Registered now, not when the caller resumes: a runtime that fails its init at once
+            # can exit before then, and its exit message may be read in this same batch.
+            self._exits[message["pid"]] = on_exit
             future.set_result(Spawned(message["pid"], message.get("memory")))
-        else:
+        elif not future.done():
             future.set_exception(ZygoteError(message.get("error", "spawn failed")))
 
     def _lost(self) -> None:
@@ -208,7 +217,7 @@ class Zygote:
         self._detach()
         if self._features is not None and not self._features.done():
             self._features.set_exception(ZygoteError(f"zygote for {self.python} exited during start"))
-        for future in self._pending.values():
+        for future, _on_exit in self._pending.values():
             if not future.done():
                 future.set_exception(ZygoteError(f"zygote for {self.python} exited"))
         self._pending.clear()

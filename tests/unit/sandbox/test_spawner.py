@@ -1,0 +1,48 @@
+"""The platform's side of a real zygote: an environment whose process ends at once still has its
+exit reported, even when the zygote's answer with its pid and the news of its exit are read together."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+from lamina.sandbox.spawner import Spawner, ZygoteConfig
+
+
+def test_an_exit_read_together_with_the_pid_still_reaches_the_environment(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    exits: list[int] = []
+
+    async def main() -> None:
+        spawner = Spawner(ZygoteConfig("off", str(code), (str(tmp_path / "data"),), str(tmp_path)))
+        try:
+            zygote = spawner.zygote(sys.executable)
+            await asyncio.wait_for(zygote.features(), 30)
+            exited = asyncio.get_running_loop().create_future()
+
+            def on_exit(status: int, oom: bool, peak_bytes: int) -> None:
+                exits.append(os.waitstatus_to_exitcode(status))
+                exited.set_result(None)
+
+            read_fd, write_fd = os.pipe()
+            request = {"env": {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"}, "code": {"sha": "x", "path": str(code)},
+                       "memory_mb": 128, "tmp_mb": 64, "exec": ["/bin/sh", "-c", "exit 3"], "opt": None}
+            spawn = asyncio.ensure_future(zygote.spawn(request, [write_fd], on_exit))
+            await asyncio.sleep(0)  # the request is sent
+            os.close(write_fd)
+            # Keep the loop busy while the zygote forks, answers with the pid, and reports the exit:
+            # both messages are then waiting, and one read takes them both before spawn() resumes.
+            time.sleep(1.0)
+            spawned = await asyncio.wait_for(spawn, 10)
+            await asyncio.wait_for(exited, 10)
+            assert spawned.pid > 0 and zygote.environments == 0
+            os.close(read_fd)
+        finally:
+            spawner.close()
+
+    asyncio.run(main())
+    assert exits == [3]
