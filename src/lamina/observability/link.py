@@ -185,7 +185,10 @@ class TelemetryLink:
     async def _spawn_when_wanted(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wanted.wait(), self._settings.telemetry_spawn_after_s)
-        await self._spawn()
+        # Python 3.11's wait_for returns instead of raising when it is cancelled just as the event
+        # is set (https://github.com/python/cpython/issues/86296): stop() may have begun.
+        if not self._closing:
+            await self._spawn()
 
     async def _spawn(self) -> None:
         """Start the telemetry process and the task that reads its answers."""
@@ -208,12 +211,12 @@ class TelemetryLink:
     async def stop(self) -> None:
         """Send what is pending, let the telemetry process write everything, and wait for it."""
         self._closing = True
-        for task in self._tasks:
+        # A snapshot: a reader task added meanwhile (a process started as this began) ends only
+        # once its process stops, below, so waiting for it here would wait forever.
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)  # not suppress(): stop() stays cancellable
         if self._process is None and self._has_rows():
             await self._spawn()     # never started, but there is something to keep
         elif self._process is not None and self._writer is None and self._process.poll() is None:
