@@ -255,7 +255,8 @@ class AsyncInvoker:
             if self._delayed:
                 sleep = min(sleep, max(self._delayed[0][0] - self._clock.time(), 0.001))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), sleep)
+                async with asyncio.timeout(sleep):
+                    await self._wakeup.wait()
 
     async def run_due(self) -> None:
         """Run every attempt due now, and those that become due as they finish, until none is left

@@ -184,9 +184,11 @@ class TelemetryLink:
 
     async def _spawn_when_wanted(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wanted.wait(), self._settings.telemetry_spawn_after_s)
-        # Python 3.11's wait_for returns instead of raising when it is cancelled just as the event
-        # is set (https://github.com/python/cpython/issues/86296): stop() may have begun.
+            async with asyncio.timeout(self._settings.telemetry_spawn_after_s):
+                await self._wanted.wait()
+        # Not wait_for: on Python 3.11 it returns instead of raising when cancelled just as the event
+        # is set (https://github.com/python/cpython/issues/86296), and this task then started a
+        # process while stop() ran. The check stays as a second line of defence.
         if not self._closing:
             await self._spawn()
 

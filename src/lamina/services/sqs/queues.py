@@ -285,7 +285,8 @@ class QueueManager:
             if upcoming is not None:
                 remaining = min(remaining, max(upcoming - now, 0.0) + 0.001)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await event.wait()
 
     async def _take(self, queue: Queue, limit: int, visibility: int) -> list[Received]:
         now = self._clock.time()
