@@ -129,23 +129,28 @@ class Zygote:
         future: asyncio.Future[Spawned] = self._loop.create_future()
         self._pending[request_id] = (future, on_exit)
         message = json.dumps({"id": request_id, **request}).encode()
+        sent = self._send(message, fds)
         try:
-            await self._send(message, fds)
+            await sent
         except OSError as error:
             self._pending.pop(request_id, None)
             raise ZygoteError(f"zygote for {self.python} is unavailable: {error}") from error
+        except asyncio.CancelledError:
+            if sent.cancelled():  # still in the outbox, so never sent: no answer will come
+                self._pending.pop(request_id, None)
+            raise
         return await future
 
-    async def _send(self, message: bytes, fds: list[int]) -> None:
-        """Send one request. A burst of cold starts can outrun the zygote and a datagram socket's
-        queue is short (``net.unix.max_dgram_qlen``), so requests wait in order in an outbox that is
-        flushed whenever the socket becomes writable."""
+    def _send(self, message: bytes, fds: list[int]) -> asyncio.Future[None]:
+        """Send one request; the future is done once it is sent. A burst of cold starts can outrun
+        the zygote and a datagram socket's queue is short (``net.unix.max_dgram_qlen``), so requests
+        wait in order in an outbox that is flushed whenever the socket becomes writable."""
         assert self._loop is not None
         sent: asyncio.Future[None] = self._loop.create_future()
         self._outbox.append((message, fds, sent))
         if len(self._outbox) == 1:
             self._flush_outbox()
-        await sent
+        return sent
 
     def _flush_outbox(self) -> None:
         while self._outbox:
@@ -201,8 +206,10 @@ class Zygote:
         future, on_exit = pending
         if "pid" in message:
             if future.done():  # the caller gave up waiting: nobody will use or stop it
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(message["pid"], signal.SIGKILL)
+                # The group, and the process itself: it may not have made its group yet (setsid).
+                for kill in (os.killpg, os.kill):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        kill(message["pid"], signal.SIGKILL)
                 return
             # Registered now, not when the caller resumes: a runtime that fails its init at once
             # can exit before then, and its exit message may be read in this same batch.

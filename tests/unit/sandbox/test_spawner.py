@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,3 +47,37 @@ def test_an_exit_read_together_with_the_pid_still_reaches_the_environment(tmp_pa
 
     asyncio.run(main())
     assert exits == [3]
+
+
+def test_an_environment_whose_spawn_was_cancelled_is_stopped(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    marker = f"{os.getpid() % 1000 + 1000}.{time.time_ns() % 1000000}"  # a sleep nobody else runs
+
+    def running() -> bool:
+        found = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, check=False)
+        return found.returncode == 0
+
+    async def main() -> None:
+        spawner = Spawner(ZygoteConfig("off", str(code), (str(tmp_path / "data"),), str(tmp_path)))
+        try:
+            zygote = spawner.zygote(sys.executable)
+            await asyncio.wait_for(zygote.features(), 30)
+            read_fd, write_fd = os.pipe()
+            request = {"env": {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"}, "code": {"sha": "x", "path": str(code)},
+                       "memory_mb": 128, "tmp_mb": 64, "exec": ["/bin/sleep", marker], "opt": None}
+            spawn = asyncio.ensure_future(zygote.spawn(request, [write_fd], lambda *_: None))
+            await asyncio.sleep(0)  # the request is sent; its caller gives up before the answer
+            spawn.cancel()
+            os.close(write_fd)
+            deadline = time.monotonic() + 10
+            while zygote._pending and time.monotonic() < deadline:  # until the zygote's answer is read
+                await asyncio.sleep(0.01)
+            assert not zygote._pending, "the zygote never answered"
+            await asyncio.sleep(0.2)
+            assert not running(), "the environment of a cancelled spawn is still running"
+            os.close(read_fd)
+        finally:
+            spawner.close()
+
+    asyncio.run(main())
