@@ -25,7 +25,6 @@ Time comes from the injected clock. With a :class:`~lamina.clock.FakeClock`, cal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import json
@@ -36,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from lamina.aio import wait_event
 from lamina.clock import Clock
 from lamina.errors import AwsError, TooManyRequestsException
 from lamina.ids import new_request_id
@@ -254,9 +254,7 @@ class AsyncInvoker:
             sleep = MAX_SLEEP_S
             if self._delayed:
                 sleep = min(sleep, max(self._delayed[0][0] - self._clock.time(), 0.001))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(sleep):
-                    await self._wakeup.wait()
+            await wait_event(self._wakeup, sleep)
 
     async def run_due(self) -> None:
         """Run every attempt due now, and those that become due as they finish, until none is left

@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from lamina.aio import wait_event
 from lamina.aws.http import HttpRequest
 from lamina.aws.protocol import RequestContext
 from lamina.clock import Clock
@@ -183,14 +184,8 @@ class TelemetryLink:
         self._tasks += [loop.create_task(self._spawn_when_wanted()), loop.create_task(self._tick_forever())]
 
     async def _spawn_when_wanted(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._settings.telemetry_spawn_after_s):
-                await self._wanted.wait()
-        # Not wait_for: on Python 3.11 it returns instead of raising when cancelled just as the event
-        # is set (https://github.com/python/cpython/issues/86296), and this task then started a
-        # process while stop() ran. The check stays as a second line of defence.
-        if not self._closing:
-            await self._spawn()
+        await wait_event(self._wanted, self._settings.telemetry_spawn_after_s)
+        await self._spawn()
 
     async def _spawn(self) -> None:
         """Start the telemetry process and the task that reads its answers."""

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from lamina.aio import wait_event
 from lamina.clock import Clock
 from lamina.observability.logbook import LogBook, Prepared
 from lamina.observability.logs import LogRow
@@ -51,8 +52,7 @@ class LogService:
 
     def write(self, record: LogRow) -> None:
         """One record: a :class:`~lamina.observability.logs.LogRecord` or the same fields as a tuple."""
-        if self._on_emf is not None and '"_aws"' in record[3]:
-            self._metrics_of([record])
+        self._metrics_of([record])
         pending = self._pending
         pending.append(record)
         if len(pending) == self._batch and self._wake is not None:
@@ -145,9 +145,7 @@ class LogService:
     async def _flush_forever(self) -> None:
         assert self._wake is not None
         while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._wake.wait()
+            await wait_event(self._wake, self._interval)
             self._wake.clear()
             try:
                 await self.flush()

@@ -1,28 +1,47 @@
 """The platform's side of a real zygote: an environment whose process ends at once still has its
-exit reported, even when the zygote's answer with its pid and the news of its exit are read together."""
+exit reported, even when the zygote's answer with its pid and the news of its exit are read together;
+an environment whose caller gave up before the answer is stopped."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from lamina.sandbox.spawner import Spawner, ZygoteConfig
+from lamina.sandbox.environment import Spec
+from lamina.sandbox.spawner import Spawner, Zygote, ZygoteConfig
+
+
+@contextlib.asynccontextmanager
+async def _zygote(tmp_path: Path) -> AsyncIterator[Zygote]:
+    """A started zygote without isolation, for ``_request(tmp_path, ...)``."""
+    (tmp_path / "code").mkdir()
+    spawner = Spawner(ZygoteConfig("off", str(tmp_path / "code"), (str(tmp_path / "data"),), str(tmp_path)))
+    try:
+        zygote = spawner.zygote(sys.executable)
+        await asyncio.wait_for(zygote.features(), 30)
+        yield zygote
+    finally:
+        spawner.close()
+
+
+def _request(tmp_path: Path, argv: list[str]) -> dict[str, Any]:
+    """The spawn request of an environment that runs ``argv`` instead of the Python bootstrap."""
+    return dict(Spec(env={"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"}, code_sha="x", code_path=str(tmp_path / "code"),
+                     memory_mb=128, tmp_mb=64, exec_argv=argv).request())
 
 
 def test_an_exit_read_together_with_the_pid_still_reaches_the_environment(tmp_path: Path) -> None:
-    code = tmp_path / "code"
-    code.mkdir()
     exits: list[int] = []
 
     async def main() -> None:
-        spawner = Spawner(ZygoteConfig("off", str(code), (str(tmp_path / "data"),), str(tmp_path)))
-        try:
-            zygote = spawner.zygote(sys.executable)
-            await asyncio.wait_for(zygote.features(), 30)
+        async with _zygote(tmp_path) as zygote:
             exited = asyncio.get_running_loop().create_future()
 
             def on_exit(status: int, oom: bool, peak_bytes: int) -> None:
@@ -30,9 +49,8 @@ def test_an_exit_read_together_with_the_pid_still_reaches_the_environment(tmp_pa
                 exited.set_result(None)
 
             read_fd, write_fd = os.pipe()
-            request = {"env": {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"}, "code": {"sha": "x", "path": str(code)},
-                       "memory_mb": 128, "tmp_mb": 64, "exec": ["/bin/sh", "-c", "exit 3"], "opt": None}
-            spawn = asyncio.ensure_future(zygote.spawn(request, [write_fd], on_exit))
+            spawn = asyncio.ensure_future(zygote.spawn(_request(tmp_path, ["/bin/sh", "-c", "exit 3"]), [write_fd],
+                                                       on_exit))
             await asyncio.sleep(0)  # the request is sent
             os.close(write_fd)
             # Keep the loop busy while the zygote forks, answers with the pid, and reports the exit:
@@ -42,16 +60,12 @@ def test_an_exit_read_together_with_the_pid_still_reaches_the_environment(tmp_pa
             await asyncio.wait_for(exited, 10)
             assert spawned.pid > 0 and zygote.environments == 0
             os.close(read_fd)
-        finally:
-            spawner.close()
 
     asyncio.run(main())
     assert exits == [3]
 
 
 def test_an_environment_whose_spawn_was_cancelled_is_stopped(tmp_path: Path) -> None:
-    code = tmp_path / "code"
-    code.mkdir()
     marker = f"{os.getpid() % 1000 + 1000}.{time.time_ns() % 1000000}"  # a sleep nobody else runs
 
     def running() -> bool:
@@ -59,14 +73,10 @@ def test_an_environment_whose_spawn_was_cancelled_is_stopped(tmp_path: Path) -> 
         return found.returncode == 0
 
     async def main() -> None:
-        spawner = Spawner(ZygoteConfig("off", str(code), (str(tmp_path / "data"),), str(tmp_path)))
-        try:
-            zygote = spawner.zygote(sys.executable)
-            await asyncio.wait_for(zygote.features(), 30)
+        async with _zygote(tmp_path) as zygote:
             read_fd, write_fd = os.pipe()
-            request = {"env": {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"}, "code": {"sha": "x", "path": str(code)},
-                       "memory_mb": 128, "tmp_mb": 64, "exec": ["/bin/sleep", marker], "opt": None}
-            spawn = asyncio.ensure_future(zygote.spawn(request, [write_fd], lambda *_: None))
+            spawn = asyncio.ensure_future(zygote.spawn(_request(tmp_path, ["/bin/sleep", marker]), [write_fd],
+                                                       lambda *_: None))
             await asyncio.sleep(0)  # the request is sent; its caller gives up before the answer
             spawn.cancel()
             os.close(write_fd)
@@ -77,7 +87,5 @@ def test_an_environment_whose_spawn_was_cancelled_is_stopped(tmp_path: Path) -> 
             await asyncio.sleep(0.2)
             assert not running(), "the environment of a cancelled spawn is still running"
             os.close(read_fd)
-        finally:
-            spawner.close()
 
     asyncio.run(main())

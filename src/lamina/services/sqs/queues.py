@@ -36,11 +36,11 @@ Call it from the event loop only (it is not thread-safe); database work runs in 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lamina.aio import wait_event
 from lamina.clock import Clock
 from lamina.errors import (
     AwsError,
@@ -284,9 +284,7 @@ class QueueManager:
             upcoming = queue.next_change(now)
             if upcoming is not None:
                 remaining = min(remaining, max(upcoming - now, 0.0) + 0.001)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await event.wait()
+            await wait_event(event, remaining)
 
     async def _take(self, queue: Queue, limit: int, visibility: int) -> list[Received]:
         now = self._clock.time()
