@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import struct
 from typing import cast
 
@@ -91,6 +92,25 @@ class FramedChannel(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
         self.closed = True
+
+    def read_pending(self) -> None:
+        """Handle now what the runtime wrote and the event loop has not read yet. Call it once the
+        runtime has exited, before deciding what its exit means: the Python bootstrap sends its init
+        error and exits without waiting, and the news of the exit can arrive before the frame is read."""
+        if self._transport is None or self.closed:
+            return
+        sock = self._transport.get_extra_info("socket")
+        if sock is None:
+            return
+        fd = sock.fileno()
+        while not self.closed:
+            try:
+                data = os.read(fd, 1 << 16)
+            except OSError:  # nothing more waiting (the socket is non-blocking), or it is gone
+                return
+            if not data:
+                return
+            self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
         if self._skip:

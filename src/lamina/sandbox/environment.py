@@ -322,6 +322,8 @@ class Environment:
             self._dropped += max(0, len(chunk) - max(room, 0))
 
     def _on_exit(self, status: int, oom: bool, peak_bytes: int) -> None:
+        if self._channel is not None:
+            self._channel.read_pending()  # an init error or a result sent just before the exit
         # The cgroup may already serve another environment: its reading is the zygote's, at reap.
         self._final_peak_mb = max(self._final_peak_mb, -(-peak_bytes // (1024 * 1024)))
         if self._memory is not None:

@@ -221,3 +221,30 @@ def test_an_init_error_goes_out_as_a_frame(tmp_path: Path, finish: Any) -> None:
     assert (kind, fields) == (b"X", [b"Runtime.ImportModuleError"])
     assert "does_not_exist" in json.loads(body)["errorMessage"]
     assert process.wait(timeout=20) == 1
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_read_pending_hands_over_what_a_runtime_wrote_before_it_exited(loop: str) -> None:
+    """What the platform does when a runtime's exit is reported: frames the loop has not read yet
+    (an init error sent just before exiting) are handled at once, before the exit decides anything."""
+    import asyncio
+
+    import uvloop
+
+    recorder = Recorder()
+
+    async def main() -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        channel = FramedChannel(recorder, 1 << 20)
+        await asyncio.get_running_loop().connect_accepted_socket(lambda: channel, ours)
+        theirs.sendall(frame(b"X", [b"Runtime.ImportModuleError"], b'{"errorType": "Runtime.ImportModuleError"}'))
+        theirs.close()
+        channel.read_pending()  # no turn of the loop in between
+        assert recorder.calls == [("init_error", b'{"errorType": "Runtime.ImportModuleError"}',
+                                   "Runtime.ImportModuleError")]
+        channel.close()
+
+    if loop == "uvloop":
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
