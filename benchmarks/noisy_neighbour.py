@@ -9,6 +9,9 @@ then ``COUNT`` sequential warm invokes of A over one keep-alive raw socket are t
 * ``memory``: B allocates 8 MB blocks until its memory limit kills it (``Runtime.OutOfMemory``);
 * ``fork``: B forks up to 5,000 sleeping children (the pids limit stops it earlier) and exits.
 
+Each noisy phase has its own B (same code, a fresh function), so the crash-loop backoff
+(:mod:`lamina.invoker.backoff`) of one phase's B does not carry over into the next phase.
+
 During a noisy phase a separate client process invokes B back to back on its own connection for as
 long as A's invokes last (a process, not a thread: a thread would share the timing loop's
 interpreter lock and add its own stalls to A's figures). The server's telemetry process is started
@@ -59,9 +62,9 @@ def handler(event, context):
 
 
 def _noise(port: int, action: str, control: Connection) -> None:
-    """Invoke B until ``control`` says stop; send back how the invokes ended."""
+    """Invoke this phase's B until ``control`` says stop; send back how the invokes ended."""
     wanted = "quiet" if action == "busy" else action
-    request = build_request("POST", INVOKE_PATH.format(name="noisy"), f'{{"action": "{wanted}"}}'.encode())
+    request = build_request("POST", INVOKE_PATH.format(name=f"noisy-{action}"), f'{{"action": "{wanted}"}}'.encode())
     tally: dict[str, int] = {}
     with KeepAliveClient(port, timeout_s=30) as client:
         while not control.poll():
@@ -90,9 +93,10 @@ def _rep(rep: int) -> dict[str, Any]:
     with lamina_server(env={"LAMINA_TELEMETRY_SPAWN_AFTER": "0"}) as server:
         lam = server.lambda_client()
         create_function(lam, "quiet", NOOP)
-        lam.create_function(FunctionName="noisy", Runtime="python3.12", Role="arn:aws:iam::000000000000:role/bench",
-                            Handler="lambda_function.handler", MemorySize=128, Timeout=3,
-                            Code={"ZipFile": zip_of(NOISY, "noisy")})
+        for phase in PHASES[1:]:
+            lam.create_function(FunctionName=f"noisy-{phase}", Runtime="python3.12",
+                                Role="arn:aws:iam::000000000000:role/bench", Handler="lambda_function.handler",
+                                MemorySize=128, Timeout=3, Code={"ZipFile": zip_of(NOISY, "noisy")})
         request = build_request("POST", INVOKE_PATH.format(name="quiet"), b'{"k": 1}')
         with KeepAliveClient(server.port) as client:
             timed_roundtrips(client, request, 200)  # warm A (and the server's paths)

@@ -111,6 +111,9 @@ class Settings:
     #: Seconds a node's claim on its queued asynchronous events lasts unless renewed (every third of
     #: it; at least 1). On PostgreSQL another node takes over the events of a node that stopped renewing.
     async_lease_s: float = 30.0
+    #: Longest pause before a new environment of a function whose environments keep dying (see
+    #: :mod:`lamina.invoker.backoff`); 0 starts replacements at once, however fast they die.
+    crash_backoff_max_s: float = 0.5
     limits: Limits = field(default_factory=Limits)
     #: Logs, metrics, usage records and traces; off only to measure what they cost.
     observability: bool = True
@@ -172,6 +175,7 @@ class Settings:
             "strict_runtimes": ("LAMINA_STRICT_RUNTIMES", _boolean),
             "async_retry_scale": ("LAMINA_ASYNC_RETRY_SCALE", float),
             "async_lease_s": ("LAMINA_ASYNC_LEASE_S", float),
+            "crash_backoff_max_s": ("LAMINA_CRASH_BACKOFF_MAX", float),
             "observability": ("LAMINA_OBSERVABILITY", _boolean),
             "otlp_endpoint": ("LAMINA_OTLP_ENDPOINT", str),
             "xray_port": ("LAMINA_XRAY_PORT", int),
@@ -225,6 +229,7 @@ _RANGES: dict[str, _Range] = {
     "async_retry_scale": _Range("LAMINA_ASYNC_RETRY_SCALE", 0, above_low=True),
     # Renewed every third of it: under a second, a busy node would lose its own events.
     "async_lease_s": _Range("LAMINA_ASYNC_LEASE_S", 1),
+    "crash_backoff_max_s": _Range("LAMINA_CRASH_BACKOFF_MAX", 0, 60),
     "xray_port": _Range("LAMINA_XRAY_PORT", -1, 65535),
     "log_retention_sweep_s": _Range("LAMINA_LOG_RETENTION_SWEEP", 0, above_low=True),
     "telemetry_spawn_after_s": _Range("LAMINA_TELEMETRY_SPAWN_AFTER", 0),

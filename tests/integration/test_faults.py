@@ -15,6 +15,7 @@ from tests.conftest import (
     Server,
     create_python_function,
     invoke_json,
+    make_zip,
     pid_named,
     process_alive,
     processes_with_env,
@@ -134,3 +135,38 @@ def test_killed_from_outside_between_invocations(lambda_client: Any, bystander: 
     assert wait_for(lambda: not process_alive(pid), timeout=5)
     # The dead idle environment is not handed the next invocation.
     assert_recovers(lambda_client, name, bystander, environment)
+
+
+PAUSED = re.compile(r"\[lamina: this environment started after a (\d+\.\d\d) s pause: the function's "
+                    r"environments keep dying \(crash-loop backoff\)\]")
+
+
+def test_a_crash_loop_is_slowed_and_its_log_says_so(lambda_client: Any, bystander: str) -> None:
+    """Two deaths in a row are free; then each new environment of that function waits (10 ms,
+    doubling) and the invocation's log says how long. An environment that survives an invocation, or
+    new code, ends the streak; other functions never wait."""
+    name = create_python_function(lambda_client, FAULTY)
+
+    def invoke(action: str) -> tuple[Any, float]:
+        answer, payload = invoke_json(lambda_client, name, {"action": action, "code": 1}, LogType="Tail")
+        found = PAUSED.search(b64decode(answer["LogResult"]).decode())
+        return payload, float(found.group(1)) if found else 0.0
+
+    def crashes(count: int) -> list[float]:
+        pauses = []
+        for _ in range(count):
+            payload, paused = invoke("exit")
+            assert payload["errorType"] == "Runtime.ExitError", payload
+            pauses.append(paused)
+        return pauses
+
+    assert crashes(5) == [0.0, 0.0, 0.0, 0.01, 0.02]
+    answer, payload = invoke_json(lambda_client, bystander, {"n": 2}, LogType="Tail")
+    assert payload == {"still": "here", "n": 2} and not PAUSED.search(b64decode(answer["LogResult"]).decode())
+
+    payload, paused = invoke("none")  # its environment started after 40 ms, and survives
+    assert payload["ok"] is True and paused == 0.04
+    assert crashes(4) == [0.0, 0.0, 0.0, 0.01]  # the first reuses that warm environment
+
+    lambda_client.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": "# v2\n" + FAULTY}))
+    assert crashes(4) == [0.0, 0.0, 0.0, 0.01]

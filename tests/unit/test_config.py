@@ -18,12 +18,12 @@ def test_every_variable_reaches_its_setting() -> None:
         "LAMINA_ASYNC_LEASE_S": "1", "LAMINA_XRAY_PORT": "-1", "LAMINA_TELEMETRY_SPAWN_AFTER": "0",
         "LAMINA_MIN_AVAILABLE_MB": "0", "LAMINA_LOG_LEVEL": "WARNING", "LAMINA_ISOLATION": "off",
         "LAMINA_LIMIT_CONCURRENT_EXECUTIONS": " 50 ", "LAMINA_PRICE_GB_SECOND_ARM64": "0.00001",
-        "LAMINA_PRICE_FREE_REQUESTS": "0",
+        "LAMINA_PRICE_FREE_REQUESTS": "0", "LAMINA_CRASH_BACKOFF_MAX": "2",
     })
     assert (settings.port, settings.keep_alive_s, settings.auth, settings.observability) == (4600, 2.5, True, False)
     assert (settings.async_lease_s, settings.xray_port, settings.telemetry_spawn_after_s) == (1.0, -1, 0.0)
     assert (settings.min_available_mb, settings.log_level, settings.isolation) == (0, "WARNING", "off")
-    assert settings.limits.concurrent_executions == 50
+    assert settings.limits.concurrent_executions == 50 and settings.crash_backoff_max_s == 2.0
     assert settings.prices.gb_second_arm64 == Decimal("0.00001") and settings.prices.free_requests == 0
 
 
@@ -36,6 +36,8 @@ def test_every_variable_reaches_its_setting() -> None:
     ({"LAMINA_ASYNC_LEASE_S": "0.5"}, "LAMINA_ASYNC_LEASE_S must be at least 1, not 0.5"),
     ({"LAMINA_ASYNC_RETRY_SCALE": "-1"}, "LAMINA_ASYNC_RETRY_SCALE must be more than 0"),
     ({"LAMINA_XRAY_PORT": "-2"}, "LAMINA_XRAY_PORT must be from -1 to 65535"),
+    ({"LAMINA_CRASH_BACKOFF_MAX": "-0.5"}, "LAMINA_CRASH_BACKOFF_MAX must be from 0 to 60, not -0.5"),
+    ({"LAMINA_CRASH_BACKOFF_MAX": "forever"}, "LAMINA_CRASH_BACKOFF_MAX='forever' is not a number"),
     ({"LAMINA_ISOLATION": "full"}, "LAMINA_ISOLATION must be auto or off, not 'full'"),
     ({"LAMINA_LOG_LEVEL": "loud"}, "LAMINA_LOG_LEVEL must be one of critical, error, warning, info, debug"),
     ({"LAMINA_LIMIT_CONCURRENT_EXECUTIONS": "0"}, "LAMINA_LIMIT_CONCURRENT_EXECUTIONS must be at least 1, not 0"),

@@ -23,6 +23,7 @@ from lamina.config import Settings
 from lamina.errors import TooManyRequestsException
 from lamina.ids import new_request_id
 from lamina.invoker import runtimes
+from lamina.invoker.backoff import CrashBackoff
 from lamina.invoker.concurrency import ConcurrencyGate
 from lamina.invoker.pool import WarmPool
 from lamina.invoker.spec import build_spec
@@ -93,6 +94,7 @@ class Invoker:
         self._pool = WarmPool()
         self._busy: dict[str, set[Environment]] = defaultdict(set)   # by region
         self.gate = ConcurrencyGate(settings.limits, clock)
+        self.backoff = CrashBackoff(settings.crash_backoff_max_s, clock)
         self._tasks: set[asyncio.Task[None]] = set()
         #: Observability and metering hook: see :data:`Observer`.
         self.observers: list[Observer] = []
@@ -165,8 +167,13 @@ class Invoker:
         key = FunctionKey(fn.region, fn.name)
         env = self._pool.take(key, fn.revision_id)
         cold = env is None
+        paused = 0.0
         if env is None:
             self.gate.take_scale_token(key)
+            if self.backoff.streaks:
+                paused = self.backoff.pause_s(key, fn.revision_id)
+                if paused:
+                    await asyncio.sleep(paused)
             env = await self._start_environment(fn)
         busy = self._busy[fn.region]
         busy.add(env)
@@ -201,7 +208,10 @@ class Invoker:
         memory = env.memory_used_mb()
         if outcome.fatal or env.state is EnvState.DEAD:
             env.kill()
+            self.backoff.died(key, fn.revision_id)
         else:
+            if self.backoff.streaks:
+                self.backoff.succeeded(key)
             env.finish()
             env.last_used = self._clock.monotonic()
             if self._registry.still_current(fn):
@@ -214,7 +224,7 @@ class Invoker:
                             init_s * 1000 if init_s is not None else None,
                             status, outcome.error_type if status else None)
         ended = self._clock.time()
-        log_text = self._log_text(fn, request_id, outcome, report, ended)
+        log_text = self._log_text(fn, request_id, outcome, report, ended, paused)
         self._logs.write(LogRecord(fn.log_group_name, env.log_stream, ended, log_text, fn.region))
         return InvokeResult(request_id, outcome.body, fn.version,
                             "Unhandled" if outcome.error_type else None, log_text, report,
@@ -294,8 +304,12 @@ class Invoker:
                        dropped_output=dropped, fatal=True, duration_ms=fn.timeout * 1000.0)
 
     def _log_text(self, fn: FunctionVersion, request_id: str, outcome: Outcome, report: fmt.Report,
-                  now: float) -> str:
+                  now: float, paused: float = 0.0) -> str:
         output = outcome.output.decode("utf-8", "replace")
+        if paused:
+            # Said where the developer looks: the invocation's own log (see lamina.invoker.backoff).
+            output = (f"[lamina: this environment started after a {paused:.2f} s pause: the function's "
+                      f"environments keep dying (crash-loop backoff)]\n{output}")
         if outcome.dropped_output:
             output += f"[lamina: {outcome.dropped_output} bytes of output were dropped]\n"
         if output and not output.endswith("\n"):
@@ -315,6 +329,7 @@ class Invoker:
     def _on_function_changed(self, key: FunctionKey) -> None:
         if self._registry.find(key.region, key.name) is None:
             self.gate.forget(key)
+            self.backoff.forget(key)
         for env in self._pool.evict(key, self._registry.live_revisions(key)):
             env.kill()
 
