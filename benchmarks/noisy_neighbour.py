@@ -7,7 +7,8 @@ then ``COUNT`` sequential warm invokes of A over one keep-alive raw socket are t
 * ``busy``: B is invoked back to back and behaves (a warm no-op): the control, load without faults;
 * ``crash``: B calls ``sys.exit(1)`` on every invoke (each one kills and replaces B's environment);
 * ``memory``: B allocates 8 MB blocks until its memory limit kills it (``Runtime.OutOfMemory``);
-* ``fork``: B forks up to 5,000 sleeping children (the pids limit stops it earlier) and exits.
+* ``fork``: B forks up to 5,000 sleeping children (the pids limit stops it earlier) and exits;
+* ``spin``: B loops without end until its 3 s timeout kills it (an infinite loop).
 
 Each noisy phase has its own B (same code, a fresh function), so the crash-loop backoff
 (:mod:`lamina.invoker.backoff`) of one phase's B does not carry over into the next phase.
@@ -35,7 +36,7 @@ from benchmarks.harness import INVOKE_PATH, NOOP, create_function, lamina_server
 from benchmarks.rawhttp import KeepAliveClient, build_request, timed_roundtrips
 
 COUNT = 5000
-PHASES = ("alone", "busy", "crash", "memory", "fork")
+PHASES = ("alone", "busy", "crash", "memory", "fork", "spin")
 
 NOISY = """\
 import os, sys, time
@@ -57,6 +58,9 @@ def handler(event, context):
             except OSError:
                 break
         sys.exit(1)
+    if action == "spin":
+        while True:
+            pass
     return "quiet"
 """
 
