@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from lamina.sandbox.channel import FramedChannel
 from lamina.sandbox.memory import MemoryProbe
 from lamina.sandbox.runtime_api import Parked, RuntimeApiServer
-from lamina.sandbox.spawner import Zygote
+from lamina.sandbox.spawner import Zygote, kill_environment
 from lamina.types import FunctionErrorType
 
 #: Output kept per invocation; the rest is counted, not stored (a function may print gigabytes).
@@ -354,10 +354,9 @@ class Environment:
         return self._final_peak_mb
 
     def kill(self) -> None:
-        """Kill the process group and release everything; idempotent."""
+        """Kill the environment's processes and release everything; idempotent."""
         if self.pid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
+            kill_environment(self.pid)
         self._api.close()
         if self._channel is not None:
             self._channel.close()

@@ -206,10 +206,7 @@ class Zygote:
         future, on_exit = pending
         if "pid" in message:
             if future.done():  # the caller gave up waiting: nobody will use or stop it
-                # The group, and the process itself: it may not have made its group yet (setsid).
-                for kill in (os.killpg, os.kill):
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        kill(message["pid"], signal.SIGKILL)
+                kill_environment(message["pid"])
                 return
             # Registered now, not when the caller resumes: a runtime that fails its init at once
             # can exit before then, and its exit message may be read in this same batch.
@@ -283,3 +280,12 @@ class Spawner:
         for zygote in self._zygotes.values():
             zygote.close()
         self._zygotes.clear()
+
+
+def kill_environment(pid: int) -> None:
+    """SIGKILL an environment: its process group (whatever it started), and the process itself,
+    which may not have made its group yet (``setsid`` is a new environment's first act, and a spare
+    forked on demand is answered for before it runs)."""
+    for kill in (os.killpg, os.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina.sandbox.environment import Spec
-from lamina.sandbox.spawner import Spawner, Zygote, ZygoteConfig
+from lamina.sandbox.spawner import Spawner, Zygote, ZygoteConfig, kill_environment
 
 
 @contextlib.asynccontextmanager
@@ -89,3 +89,42 @@ def test_an_environment_whose_spawn_was_cancelled_is_stopped(tmp_path: Path) -> 
             os.close(read_fd)
 
     asyncio.run(main())
+
+
+def _gone(process: subprocess.Popen[bytes]) -> bool:
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def test_killing_an_environment_reaches_one_that_has_no_group_of_its_own_yet() -> None:
+    """A process still in its parent's group (before its setsid) is killed too, and the test's
+    own group is left alone."""
+    early = subprocess.Popen(["sleep", "60"])
+    assert os.getpgid(early.pid) == os.getpgid(0)
+    kill_environment(early.pid)
+    assert _gone(early) and early.returncode == -9
+
+
+def test_killing_an_environment_takes_its_whole_group() -> None:
+    leader = subprocess.Popen(["sh", "-c", "sleep 60 & echo $!; wait"], stdout=subprocess.PIPE,
+                              start_new_session=True)
+    assert leader.stdout is not None
+    grandchild = int(leader.stdout.readline())
+    kill_environment(leader.pid)
+    assert _gone(leader)
+    deadline = time.monotonic() + 5
+    while _running(grandchild):
+        assert time.monotonic() < deadline, f"the grandchild {grandchild} outlived its environment"
+        time.sleep(0.01)
+
+
+def _running(pid: int) -> bool:
+    """Not gone and not a zombie waiting for whoever reaps orphans here."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
