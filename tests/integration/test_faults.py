@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import urllib.request
 from base64 import b64decode
 from typing import Any
 
@@ -141,7 +142,7 @@ PAUSED = re.compile(r"\[lamina: this environment started after a (\d+\.\d\d) s p
                     r"environments keep dying \(crash-loop backoff\)\]")
 
 
-def test_a_crash_loop_is_slowed_and_its_log_says_so(lambda_client: Any, bystander: str) -> None:
+def test_a_crash_loop_is_slowed_and_its_log_says_so(server: Server, lambda_client: Any, bystander: str) -> None:
     """Two deaths in a row are free; then each new environment of that function waits (10 ms,
     doubling) and the invocation's log says how long. An environment that survives an invocation, or
     new code, ends the streak; other functions never wait."""
@@ -161,6 +162,9 @@ def test_a_crash_loop_is_slowed_and_its_log_says_so(lambda_client: Any, bystande
         return pauses
 
     assert crashes(5) == [0.0, 0.0, 0.0, 0.01, 0.02]
+    metrics = urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=10).read().decode()
+    assert f'lamina_crash_loop_pause_seconds{{region="us-east-1",function="{name}"}} 0.04' in metrics, metrics
+    assert f'function="{bystander}"' not in metrics.split("lamina_crash_loop_pause_seconds", 1)[1].split("# HELP")[0]
     answer, payload = invoke_json(lambda_client, bystander, {"n": 2}, LogType="Tail")
     assert payload == {"still": "here", "n": 2} and not PAUSED.search(b64decode(answer["LogResult"]).decode())
 

@@ -47,6 +47,11 @@ class CrashBackoff:
             return 0.0
         return min(self.first_s * 2.0 ** min(count - self.free - 1, 30), self.cap_s)
 
+    def pausing(self) -> list[tuple[FunctionKey, float]]:
+        """Every function whose next new environment would wait, with how long (for ``/metrics``)."""
+        found = [(key, self.pause_s(key, streak[0])) for key, streak in list(self.streaks.items())]
+        return [(key, pause) for key, pause in found if pause > 0]
+
     def died(self, key: FunctionKey, revision: str) -> None:
         """An environment of ``key`` running ``revision`` died during or after an invocation."""
         count = self._count(key, revision) + 1

@@ -141,6 +141,10 @@ class TelemetryLink:
                    lambda: {(region, name): float(n) for region, name, n in self._running()})
         self.gauge("lamina_idle_environments", "Warm execution environments waiting for work.", (),
                    lambda: {(): float(invoker.idle_environments())})
+        self.gauge("lamina_crash_loop_pause_seconds",
+                   "Pause before each new environment of a function whose environments keep dying.",
+                   ("region", "function"),
+                   lambda: {(key.region, key.name): pause for key, pause in invoker.backoff.pausing()})
         self.gauge("lamina_telemetry_rows_dropped", "Invocation and log rows the telemetry process could not take.",
                    (), lambda: {(): float(self.dropped)})
 

@@ -24,6 +24,8 @@ def test_two_deaths_are_free_then_the_pause_doubles_up_to_the_cap() -> None:
     assert backoff.pause_s(FN, "r1") == 0.0
     assert pauses_after_each_death(backoff, 7) == [0.0, 0.0, 0.01, 0.02, 0.04, 0.08, 0.1]
     assert backoff.pause_s(OTHER, "r1") == 0.0  # per function
+    backoff.died(OTHER, "r1")
+    assert backoff.pausing() == [(FN, 0.1)]  # OTHER's one death costs nothing yet
 
 
 def test_a_survivor_new_code_or_a_quiet_spell_ends_the_streak() -> None:
