@@ -3,15 +3,17 @@
 On AWS each execution environment is its own microVM, so a function whose runtime exits on every
 invoke (``sys.exit``, a segfault, an out-of-memory kill) costs nobody else anything. On one machine
 it does: each replacement is a fork, an init and a teardown (about 11 ms of CPU here), and a client
-invoking such a function back to back had Lamina replace ~170 environments a second, both cores'
-worth, while a healthy function's p99 rose sixfold (docs/performance.md, "Noisy neighbour").
+invoking such a function back to back had Lamina replace 273-385 environments in a noisy-neighbour
+phase, both cores' worth, while a healthy function's p99 rose eightfold (docs/performance.md,
+"Morning of 2026-11-27, 07:50 on").
 
 So, as Kubernetes' CrashLoopBackOff and systemd's start limits do: after :attr:`free` deaths in a
 row of one function's environments (same code; no environment of it survived an invocation in
 between), each new environment for it waits before it starts, twice as long each time, from
 :attr:`first_s` up to :attr:`cap_s`. An environment that survives an invocation (a handled error
 counts: only the environment's death matters), new code, or :attr:`forget_after_s` without a death
-ends the streak, so someone retrying a broken function by hand every few seconds waits for nothing.
+ends the streak, so someone retrying a broken function by hand, ten seconds or more apart, never
+waits.
 The waiting invocation holds its concurrency slot and its answer is the same, only later; it is not
 a throttle (nothing on AWS would answer 429 here).
 """
