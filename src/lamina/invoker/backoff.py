@@ -51,8 +51,8 @@ class CrashBackoff:
 
     def pausing(self) -> list[tuple[FunctionKey, float]]:
         """Every function whose next new environment would wait, with how long (for ``/metrics``)."""
-        found = [(key, self.pause_s(key, streak[0])) for key, streak in list(self.streaks.items())]
-        return [(key, pause) for key, pause in found if pause > 0]
+        pauses = ((key, self.pause_s(key, revision)) for key, (revision, _count, _last) in self.streaks.items())
+        return [(key, pause) for key, pause in pauses if pause > 0]
 
     def died(self, key: FunctionKey, revision: str) -> None:
         """An environment of ``key`` running ``revision`` died during or after an invocation."""
@@ -69,10 +69,6 @@ class CrashBackoff:
             return 0
         return streak[1]
 
-    def succeeded(self, key: FunctionKey) -> None:
-        """An environment of ``key`` survived an invocation: they are not in a loop."""
-        self.streaks.pop(key, None)
-
-    def forget(self, key: FunctionKey) -> None:
-        """The function was deleted."""
+    def end(self, key: FunctionKey) -> None:
+        """End ``key``'s streak: one of its environments survived an invocation, or it was deleted."""
         self.streaks.pop(key, None)

@@ -170,10 +170,9 @@ class Invoker:
         paused = 0.0
         if env is None:
             self.gate.take_scale_token(key)
-            if self.backoff.streaks:
-                paused = self.backoff.pause_s(key, fn.revision_id)
-                if paused:
-                    await asyncio.sleep(paused)
+            paused = self.backoff.pause_s(key, fn.revision_id)
+            if paused:
+                await asyncio.sleep(paused)
             env = await self._start_environment(fn)
         busy = self._busy[fn.region]
         busy.add(env)
@@ -210,8 +209,8 @@ class Invoker:
             env.kill()
             self.backoff.died(key, fn.revision_id)
         else:
-            if self.backoff.streaks:
-                self.backoff.succeeded(key)
+            if self.backoff.streaks:  # the warm path: one look at an empty dict, no call
+                self.backoff.end(key)
             env.finish()
             env.last_used = self._clock.monotonic()
             if self._registry.still_current(fn):
@@ -329,7 +328,7 @@ class Invoker:
     def _on_function_changed(self, key: FunctionKey) -> None:
         if self._registry.find(key.region, key.name) is None:
             self.gate.forget(key)
-            self.backoff.forget(key)
+            self.backoff.end(key)
         for env in self._pool.evict(key, self._registry.live_revisions(key)):
             env.kill()
 

@@ -52,11 +52,7 @@ class LogService:
 
     def write(self, record: LogRow) -> None:
         """One record: a :class:`~lamina.observability.logs.LogRecord` or the same fields as a tuple."""
-        self._metrics_of([record])
-        pending = self._pending
-        pending.append(record)
-        if len(pending) == self._batch and self._wake is not None:
-            self._wake.set()
+        self.write_many([record])
 
     def write_many(self, records: list[LogRow]) -> None:
         """Many records at once (a batch from the server)."""

@@ -32,7 +32,7 @@ def test_a_survivor_new_code_or_a_quiet_spell_ends_the_streak() -> None:
     clock = FakeClock()
     backoff = CrashBackoff(0.5, clock)
     pauses_after_each_death(backoff, 4)
-    backoff.succeeded(FN)
+    backoff.end(FN)  # an environment survived
     assert backoff.pause_s(FN, "r1") == 0.0 and not backoff.streaks
 
     pauses_after_each_death(backoff, 4)
@@ -45,10 +45,10 @@ def test_a_survivor_new_code_or_a_quiet_spell_ends_the_streak() -> None:
     assert pauses_after_each_death(backoff, 1, "r2") == [0.0]  # counting starts again
 
 
-def test_a_cap_of_zero_turns_it_off_and_forget_drops_the_function() -> None:
+def test_a_cap_of_zero_turns_it_off_and_end_drops_the_function() -> None:
     off = CrashBackoff(0.0, FakeClock())
     assert pauses_after_each_death(off, 10) == [0.0] * 10
     on = CrashBackoff(0.5, FakeClock())
     pauses_after_each_death(on, 5)
-    on.forget(FN)
+    on.end(FN)  # the function was deleted
     assert on.pause_s(FN, "r1") == 0.0 and not on.streaks

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import process_alive, wait_for
+
 from lamina.sandbox.environment import Spec
 from lamina.sandbox.spawner import Spawner, Zygote, ZygoteConfig, kill_environment
 
@@ -91,21 +93,13 @@ def test_an_environment_whose_spawn_was_cancelled_is_stopped(tmp_path: Path) -> 
     asyncio.run(main())
 
 
-def _gone(process: subprocess.Popen[bytes]) -> bool:
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
-
-
 def test_killing_an_environment_reaches_one_that_has_no_group_of_its_own_yet() -> None:
     """A process still in its parent's group (before its setsid) is killed too, and the test's
     own group is left alone."""
     early = subprocess.Popen(["sleep", "60"])
     assert os.getpgid(early.pid) == os.getpgid(0)
     kill_environment(early.pid)
-    assert _gone(early) and early.returncode == -9
+    assert early.wait(timeout=5) == -9
 
 
 def test_killing_an_environment_takes_its_whole_group() -> None:
@@ -114,17 +108,6 @@ def test_killing_an_environment_takes_its_whole_group() -> None:
     assert leader.stdout is not None
     grandchild = int(leader.stdout.readline())
     kill_environment(leader.pid)
-    assert _gone(leader)
-    deadline = time.monotonic() + 5
-    while _running(grandchild):
-        assert time.monotonic() < deadline, f"the grandchild {grandchild} outlived its environment"
-        time.sleep(0.01)
-
-
-def _running(pid: int) -> bool:
-    """Not gone and not a zombie waiting for whoever reaps orphans here."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    leader.wait(timeout=5)
+    assert wait_for(lambda: not process_alive(grandchild), timeout=5), \
+        f"the grandchild {grandchild} outlived its environment"
