@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import INVOKE_PATH, create_function, descendants, lamina_server, median_of, verdict
-from benchmarks.rawhttp import KeepAliveClient, build_request
+from benchmarks.rawhttp import KeepAliveClient, build_request, function_failed
 
 K = int(os.environ.get("LAMINA_BENCH_PSS_K", "200"))
 #: Invokes start this far apart: a burst of hundreds of simultaneous spawns currently fails with
@@ -79,7 +79,7 @@ def _rep(rep: int, k: int) -> dict[str, Any]:
             time.sleep(max(0.0, t0 + i * STAGGER_S - time.time()))
             with KeepAliveClient(server.port) as client:
                 status, head, body = client.roundtrip(request)
-                if status != 200 or b"unction-error" in head:
+                if status != 200 or function_failed(head):
                     raise RuntimeError(f"invoke failed: {status} {body[:200]!r}")
                 return status
 

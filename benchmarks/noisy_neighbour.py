@@ -33,7 +33,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from benchmarks.harness import INVOKE_PATH, NOOP, create_function, lamina_server, median_of, rep_stats, zip_of
-from benchmarks.rawhttp import KeepAliveClient, build_request, timed_roundtrips
+from benchmarks.rawhttp import KeepAliveClient, build_request, function_failed, timed_roundtrips
 
 COUNT = 5000
 PHASES = ("alone", "busy", "crash", "memory", "fork", "spin")
@@ -73,7 +73,7 @@ def _noise(port: int, action: str, control: Connection) -> None:
     with KeepAliveClient(port, timeout_s=30) as client:
         while not control.poll():
             status, head, _body = client.roundtrip(request)
-            key = "function_error" if b"unction-error" in head else str(status)
+            key = "function_error" if function_failed(head) else str(status)
             tally[key] = tally.get(key, 0) + 1
     control.send(tally)
 

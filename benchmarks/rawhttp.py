@@ -37,6 +37,12 @@ def build_request(method: str, path: str, body: bytes = b"", headers: dict[str, 
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+def function_failed(head: bytes) -> bool:
+    """Whether a response head (status line and headers) carries Lambda's function-error marker
+    (``X-Amz-Function-Error``; a failed invoke is still a 200). Header names are case-insensitive."""
+    return b"\r\nx-amz-function-error:" in head.lower()
+
+
 def _split_head(head: bytes) -> tuple[int, int]:
     """Status code and Content-Length of a response head (without the blank line)."""
     status = int(head[9:12])
@@ -115,7 +121,7 @@ def timed_roundtrips(client: KeepAliveClient, request: bytes, count: int, expect
         status, head, body = roundtrip(request)
         append((clock() - t0) * 1e6)
         # A Lambda function error is a 200 too; its marker header must fail the run, not count.
-        if status != expect or b"unction-error:" in head:
+        if status != expect or function_failed(head):
             raise HttpError(f"status {status}: {body[:300]!r}")
     return lats
 

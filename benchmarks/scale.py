@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 from benchmarks.harness import INVOKE_PATH, create_function, lamina_server, median_of, verdict
-from benchmarks.rawhttp import CRLF2, build_request
+from benchmarks.rawhttp import CRLF2, build_request, function_failed
 
 N = int(os.environ.get("LAMINA_BENCH_SCALE_N", "1000"))
 HOLD_S = 8.0
@@ -115,7 +115,7 @@ def _rep(rep: int, n: int) -> dict[str, Any]:
     starts, ends = [], []
     for status, head, body in answers:
         statuses[status] = statuses.get(status, 0) + 1
-        if status != 200 or b"unction-error" in head:
+        if status != 200 or function_failed(head):
             errors.append(body[:200].decode("utf-8", "replace"))
             continue
         payload = json.loads(body)
