@@ -72,3 +72,12 @@ class CrashBackoff:
     def end(self, key: FunctionKey) -> None:
         """End ``key``'s streak: one of its environments survived an invocation, or it was deleted."""
         self.streaks.pop(key, None)
+
+    def prune(self) -> None:
+        """Forget streaks that have expired (:attr:`forget_after_s` without a death). Called by the
+        invoker's reaper: a function that crashed and is never invoked again would otherwise keep
+        its entry, and every warm success pays a dict pop while any entry is left."""
+        now = self._clock.monotonic()
+        for key in [key for key, (_revision, _count, last) in self.streaks.items()
+                    if now - last > self.forget_after_s]:
+            del self.streaks[key]

@@ -338,6 +338,7 @@ class Invoker:
             await asyncio.sleep(interval)
             for env in self._pool.expire(self._clock.monotonic() - self._settings.keep_alive_s):
                 env.kill()
+            self.backoff.prune()
             self._spawner.reap_idle(self._settings.keep_alive_s, keep=runtimes.default_python(self._settings))
 
 

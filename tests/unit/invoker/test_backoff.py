@@ -52,3 +52,19 @@ def test_a_cap_of_zero_turns_it_off_and_end_drops_the_function() -> None:
     pauses_after_each_death(on, 5)
     on.end(FN)  # the function was deleted
     assert on.pause_s(FN, "r1") == 0.0 and not on.streaks
+
+
+def test_prune_forgets_only_expired_streaks() -> None:
+    clock = FakeClock()
+    backoff = CrashBackoff(0.5, clock)
+    pauses_after_each_death(backoff, 3)
+    clock.advance(backoff.forget_after_s / 2)
+    backoff.died(OTHER, "r1")
+    backoff.prune()
+    assert set(backoff.streaks) == {FN, OTHER}  # neither has expired
+    clock.advance(backoff.forget_after_s / 2 + 0.1)
+    backoff.prune()
+    assert set(backoff.streaks) == {OTHER}  # FN's last death is over forget_after_s ago
+    clock.advance(backoff.forget_after_s)
+    backoff.prune()
+    assert not backoff.streaks
