@@ -81,6 +81,14 @@ def lower(pid: int) -> None:
     observability on was 15-19 % lower (docs/performance.md, runs L-R). The price: on a machine
     saturated by other work the process gets almost no CPU and its rows wait (bounded by
     :data:`MAX_PENDING`); a query raises it while it waits (:meth:`TelemetryLink._priority`).
+
+    With the kernel's autogroup scheduling (``kernel.sched_autogroup_enabled``, on by default on
+    most distributions), the process's own session is a task group of its own, and a policy or nice
+    value only orders tasks within their group: against the server and everything else it then
+    weighs as much as any session, and only the placement effect above remains. Starting it in the
+    server's session instead (its own process group, for Ctrl-C) made no difference to warm
+    throughput in an interleaved A/B (docs/performance.md, run OT-2), and under a load that keeps
+    both cores busy the process would get almost nothing there, so it keeps a session of its own.
     """
     try:
         os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
