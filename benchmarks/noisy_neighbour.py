@@ -7,8 +7,9 @@ then ``COUNT`` sequential warm invokes of A over one keep-alive raw socket are t
 * ``busy``: B is invoked back to back and behaves (a warm no-op): the control, load without faults;
 * ``crash``: B calls ``sys.exit(1)`` on every invoke (each one kills and replaces B's environment);
 * ``memory``: B allocates 8 MB blocks until its memory limit kills it (``Runtime.OutOfMemory``);
-* ``fork``: B forks up to 5,000 sleeping children and exits (its 128 MB memory limit stops it at about
-  400, before the pids limit of 1,024: docs/performance.md, "Where a fork bomb's cost goes");
+* ``fork``: B forks up to 5,000 sleeping children and exits; at 128 MB the memory limit's OOM kill
+  ends it after about 200, before the pids limit of 1,024 (docs/performance.md, "Where a fork
+  bomb's cost goes");
 * ``spin``: B loops without end until its 3 s timeout kills it (an infinite loop).
 
 Each noisy phase has its own B (same code, a fresh function), so the crash-loop backoff
