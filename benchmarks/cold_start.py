@@ -40,7 +40,7 @@ from benchmarks.harness import (
     report_fields,
     verdict,
 )
-from benchmarks.rawhttp import KeepAliveClient, build_request
+from benchmarks.rawhttp import KeepAliveClient, build_request, function_failed
 
 FUNCTIONS = 100
 NO_ZYGOTE_SAMPLES = 5
@@ -57,7 +57,7 @@ def _invoke(client: KeepAliveClient, name: str) -> tuple[float, dict[str, float]
     started = time.perf_counter()
     status, head, body = client.roundtrip(request)
     took = (time.perf_counter() - started) * 1000
-    if status != 200 or b"x-amz-function-error" in head.lower():
+    if status != 200 or function_failed(head):
         raise RuntimeError(f"invoke of {name} failed: {status} {body[:300]!r}")
     result = b""
     for line in head.split(b"\r\n"):

@@ -65,9 +65,12 @@ class CrashBackoff:
 
     def _count(self, key: FunctionKey, revision: str) -> int:
         streak = self.streaks.get(key)
-        if streak is None or streak[0] != revision or self._clock.monotonic() - streak[2] > self.forget_after_s:
+        if streak is None or streak[0] != revision or self._expired(streak[2], self._clock.monotonic()):
             return 0
         return streak[1]
+
+    def _expired(self, last: float, now: float) -> bool:
+        return now - last > self.forget_after_s
 
     def end(self, key: FunctionKey) -> None:
         """End ``key``'s streak: one of its environments survived an invocation, or it was deleted."""
@@ -78,6 +81,5 @@ class CrashBackoff:
         invoker's reaper: a function that crashed and is never invoked again would otherwise keep
         its entry, and every warm success pays a dict pop while any entry is left."""
         now = self._clock.monotonic()
-        for key in [key for key, (_revision, _count, last) in self.streaks.items()
-                    if now - last > self.forget_after_s]:
+        for key in [key for key, (_revision, _count, last) in self.streaks.items() if self._expired(last, now)]:
             del self.streaks[key]

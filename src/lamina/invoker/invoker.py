@@ -303,7 +303,7 @@ class Invoker:
                        dropped_output=dropped, fatal=True, duration_ms=fn.timeout * 1000.0)
 
     def _log_text(self, fn: FunctionVersion, request_id: str, outcome: Outcome, report: fmt.Report,
-                  now: float, paused: float = 0.0) -> str:
+                  now: float, paused: float) -> str:
         output = outcome.output.decode("utf-8", "replace")
         if paused:
             # Said where the developer looks: the invocation's own log (see lamina.invoker.backoff).
