@@ -39,8 +39,12 @@ from lamina.types import FunctionErrorType, FunctionKey
 
 log = logging.getLogger(__name__)
 
-#: AWS limits the init phase to 10 seconds (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+#: AWS limits the init phase to 10 seconds; when it does not finish, Lambda runs it again as part of
+#: the first invocation, under the function's timeout
+#: (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
 INIT_TIMEOUT_S = 10.0
+#: Provisioned environments may take 130 s or the function's timeout, whichever is longer (same page).
+PROVISIONED_INIT_TIMEOUT_S = 130.0
 
 
 # Not frozen, by convention never changed: built per invocation, and frozen costs ~5x to build
@@ -187,15 +191,23 @@ class Invoker:
             headers.append((b"Lambda-Runtime-Client-Context", client_context.encode()))
         invocation = Invocation(request_id, payload, headers)
         status: str | None = None
+        #: Set when the init ran past its limit and was run again inside this invocation.
+        retried: _RetriedInit | None = None
         try:
             future = env.submit(invocation, fn.timeout)
+            limit_s = float(fn.timeout)
             if cold:
                 try:
                     await asyncio.wait_for(env.wait_ready(), INIT_TIMEOUT_S)
                 except TimeoutError:
-                    env.kill()
+                    busy.discard(env)
+                    retried = await self._retry_init(fn, env)
+                    env = retried.env
+                    busy.add(env)
+                    future = env.submit(invocation, fn.timeout, deadline_ms=retried.deadline_ms)
+                    limit_s = retried.deadline_ms / 1000 - self._clock.time()
             # A timer, not asyncio.wait_for: wait_for costs a task and a shield per invocation.
-            timer = asyncio.get_running_loop().call_later(fn.timeout, _expire, future)
+            timer = asyncio.get_running_loop().call_later(max(0.0, limit_s), _expire, future)
             outcome = await future
             timer.cancel()
             if outcome is _TIMED_OUT:
@@ -204,6 +216,13 @@ class Invoker:
         finally:
             busy.discard(env)
         init_s = (env.ready_at or time.monotonic()) - env.started_at if cold else None
+        if retried is not None:
+            # As on AWS: no Init Duration, the retried init counts in the invocation's Duration, and
+            # the first attempt's output and an INIT_REPORT line come first in the log.
+            init_s = None
+            if status != "timeout":
+                outcome.duration_ms = (self._clock.time() - retried.began) * 1000
+            outcome.output = retried.log + outcome.output
         memory = env.memory_used_mb()
         if outcome.fatal or env.state is EnvState.DEAD:
             env.kill()
@@ -239,7 +258,7 @@ class Invoker:
         async def one() -> bool:
             env = await self._start_environment(fn, "provisioned-concurrency")
             try:
-                await asyncio.wait_for(env.wait_ready(), INIT_TIMEOUT_S)
+                await asyncio.wait_for(env.wait_ready(), max(PROVISIONED_INIT_TIMEOUT_S, fn.timeout))
             except TimeoutError:
                 env.kill()
             if env.state is not EnvState.IDLE:
@@ -291,6 +310,21 @@ class Invoker:
         await env.start()
         return env
 
+    async def _retry_init(self, fn: FunctionVersion, env: Environment) -> _RetriedInit:
+        """``env``'s init ran past :data:`INIT_TIMEOUT_S`: stop it and start another environment,
+        whose init and invocation must both fit in the function's timeout (AWS's "suppressed init")."""
+        began = self._clock.time()
+        output, dropped = env.take_output()
+        env.kill()
+        self.backoff.died(FunctionKey(fn.region, fn.name), fn.revision_id)
+        # AWS's platform line for an init cut at its limit (Text format).
+        notice = (f"INIT_REPORT Init Duration: {(time.monotonic() - env.started_at) * 1000:.2f} ms\t"
+                  f"Phase: init\tStatus: timeout\n").encode()
+        if dropped:
+            notice = f"[lamina: {dropped} bytes of init output were dropped]\n".encode() + notice
+        retry = await self._start_environment(fn)
+        return _RetriedInit(retry, began, int((began + fn.timeout) * 1000), output + notice)
+
     def _timed_out(self, env: Environment, fn: FunctionVersion, request_id: str) -> Outcome:
         output, dropped = env.take_output()
         env.kill()
@@ -340,6 +374,19 @@ class Invoker:
                 env.kill()
             self.backoff.prune()
             self._spawner.reap_idle(self._settings.keep_alive_s, keep=runtimes.default_python(self._settings))
+
+
+@dataclass(slots=True)
+class _RetriedInit:
+    """An init run again inside the invocation (see :meth:`Invoker._retry_init`)."""
+
+    env: Environment
+    #: Wall-clock seconds when the retry began: the function's timeout counts from here.
+    began: float
+    #: The deadline the runtime is told, in epoch milliseconds.
+    deadline_ms: int
+    #: The cut-off attempt's output and the INIT_REPORT line, put before the invocation's output.
+    log: bytes
 
 
 #: Put in place of an outcome when the deadline passes first; a late result is then refused.

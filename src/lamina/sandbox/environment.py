@@ -107,6 +107,8 @@ class _Current:
     invocation: Invocation
     future: asyncio.Future[Outcome]
     timeout_s: float = 3.0
+    #: The deadline the runtime is told, epoch milliseconds; 0: ``timeout_s`` from delivery.
+    deadline_ms: int = 0
     delivered: bool = False
     delivered_at: float = 0.0
     output: bytearray = field(default_factory=bytearray)
@@ -199,11 +201,12 @@ class Environment:
 
     # -- invoking --------------------------------------------------------------------------
 
-    def submit(self, invocation: Invocation, timeout_s: float) -> asyncio.Future[Outcome]:
+    def submit(self, invocation: Invocation, timeout_s: float, deadline_ms: int = 0) -> asyncio.Future[Outcome]:
         """Hand one invocation over; it is delivered when the runtime asks for work.
 
         The caller enforces the deadline, calls :meth:`kill` on expiry, and :meth:`finish` once it
-        has consumed the outcome. The deadline the runtime sees starts at delivery.
+        has consumed the outcome. The deadline the runtime sees is ``deadline_ms`` (epoch
+        milliseconds) when given, else ``timeout_s`` from delivery.
         """
         if self.state is EnvState.DEAD:
             future: asyncio.Future[Outcome] = self._loop.create_future()
@@ -213,7 +216,7 @@ class Environment:
         self._move(EnvState.BUSY)
         self.invocations += 1
         future = self._loop.create_future()
-        self._current = _Current(invocation, future, timeout_s=timeout_s)
+        self._current = _Current(invocation, future, timeout_s=timeout_s, deadline_ms=deadline_ms)
         if self._parked is not None:
             self._deliver()
         return future
@@ -243,7 +246,7 @@ class Environment:
         current.delivered_at = time.monotonic()
         if not self.ready_at:
             self.ready_at = current.delivered_at
-        deadline = b"%d" % int((time.time() + current.timeout_s) * 1000)
+        deadline = b"%d" % (current.deadline_ms or int((time.time() + current.timeout_s) * 1000))
         headers = [(k, deadline) if k == b"Lambda-Runtime-Deadline-Ms" else (k, v)
                    for k, v in current.invocation.headers]
         reply.invocation(current.invocation.payload, headers)
