@@ -93,6 +93,13 @@ def clone(flags: int) -> int:
 
 # -- cgroups ---------------------------------------------------------------------------------
 
+def cpu_share(memory_mb: int) -> tuple[int, int]:
+    """A function's CPU share for its memory, as (v1 ``cpu.shares``, v2 ``cpu.weight``): one vCPU's
+    worth (1,024 and 100, the defaults) at :data:`ONE_VCPU_MB`, in proportion below and above, within
+    each file's range. Each is rounded once, from the memory size."""
+    return (max(2, memory_mb * 1024 // ONE_VCPU_MB), max(1, min(10000, memory_mb * 100 // ONE_VCPU_MB)))
+
+
 class Cgroups:
     """A pool of per-environment cgroups under ``<root>/lamina-<zygote pid>``.
 
@@ -152,19 +159,19 @@ class Cgroups:
             for directory in self.dirs(name):
                 os.makedirs(directory, exist_ok=True)
         limit = memory_mb * MB
-        weight = max(1, memory_mb * 1024 // ONE_VCPU_MB)
+        shares, weight = cpu_share(memory_mb)
         if self.version == "v1":
             memory, cpu, pid_dir = self.dirs(name)
             _write(f"{memory}/memory.limit_in_bytes", str(limit))
             _write(f"{memory}/memory.memsw.limit_in_bytes", str(limit), missing_ok=True)
             _write(f"{memory}/memory.max_usage_in_bytes", "0")
-            _write(f"{cpu}/cpu.shares", str(max(2, weight)))
+            _write(f"{cpu}/cpu.shares", str(shares))
             _write(f"{pid_dir}/pids.max", str(pids))
         else:
             directory = self.dirs(name)[0]
             _write(f"{directory}/memory.max", str(limit))
             _write(f"{directory}/memory.swap.max", "0", missing_ok=True)
-            _write(f"{directory}/cpu.weight", str(max(1, min(10000, weight * 100 // 1024))))
+            _write(f"{directory}/cpu.weight", str(weight))
             _write(f"{directory}/pids.max", str(pids))
         self._oom_baseline[name] = self._oom_kills(name)
         return name
@@ -172,18 +179,18 @@ class Cgroups:
     def set_memory(self, name: str, memory_mb: int) -> None:
         """Set a (pooled, already attached) cgroup's limits for the function it now serves."""
         limit = memory_mb * MB
-        weight = max(1, memory_mb * 1024 // ONE_VCPU_MB)
+        shares, weight = cpu_share(memory_mb)
         if self.version == "v1":
             memory, cpu, _pids = self.dirs(name)
             # Raise memsw first when growing, lower it last when shrinking: memsw >= memory always.
             _write(f"{memory}/memory.memsw.limit_in_bytes", "-1", missing_ok=True)
             _write(f"{memory}/memory.limit_in_bytes", str(limit))
             _write(f"{memory}/memory.memsw.limit_in_bytes", str(limit), missing_ok=True)
-            _write(f"{cpu}/cpu.shares", str(max(2, weight)))
+            _write(f"{cpu}/cpu.shares", str(shares))
         else:
             directory = self.dirs(name)[0]
             _write(f"{directory}/memory.max", str(limit))
-            _write(f"{directory}/cpu.weight", str(max(1, min(10000, weight * 100 // 1024))))
+            _write(f"{directory}/cpu.weight", str(weight))
 
     def attach_self(self, name: str) -> None:
         """Called in the child: move the calling process into the cgroup."""
