@@ -4,6 +4,7 @@ stderr, a handler that ignores SIGTERM past its timeout, a crash beside a busy n
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from base64 import b64decode
@@ -58,6 +59,50 @@ def test_fifty_megabytes_of_stdout(server: Server, lambda_client: Any) -> None:
     answer, payload = invoke_json(lambda_client, name, {"mb": 0}, LogType="Tail")
     assert payload == {"wrote_mb": 0}
     assert "last line of the flood" in b64decode(answer["LogResult"]).decode()
+
+
+RAW_FLOOD = """
+import os
+
+def handler(event, context):
+    block = (b"y" * 1023 + b"\\n") * 1024
+    for _ in range(event["mb"]):
+        os.write(1, block)
+    return {"wrote_mb": event["mb"]}
+"""
+
+
+def rss_mb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmRSS:"))
+
+
+def test_two_gigabytes_of_stdout_leave_the_server_as_it_was(server: Server, lambda_client: Any) -> None:
+    """The issue's "gigabytes of stdout": 2 GiB straight to fd 1. The server keeps the last part of
+    the output, counts the rest as dropped, does not grow, and a neighbour answers meanwhile."""
+    flood = create_python_function(lambda_client, RAW_FLOOD, Timeout=120)
+    neighbour = create_python_function(lambda_client, "def handler(event, context):\n    return event\n")
+    invoke_json(lambda_client, neighbour, {"n": 0})
+    before = rss_mb(server.process.pid)
+    with ThreadPoolExecutor(1) as pool:
+        flooding = pool.submit(invoke_json, lambda_client, flood, {"mb": 2048}, LogType="Tail")
+        answered = 0
+        while not flooding.done():
+            _answer, payload = invoke_json(lambda_client, neighbour, {"n": answered})
+            assert payload["n"] == answered, payload
+            answered += 1
+        answer, payload = flooding.result()
+    assert "FunctionError" not in answer, payload
+    assert payload == {"wrote_mb": 2048}
+    text = b64decode(answer["LogResult"]).decode("utf-8", "replace")
+    dropped = re.search(r"\[lamina: (\d+) bytes of output were dropped\]", text)
+    assert dropped is not None, text[-600:]
+    assert 2048 * 2**20 - 16 * 2**20 <= int(dropped.group(1)) < 2048 * 2**20, dropped.group(0)
+    assert "REPORT RequestId:" in text
+    # The output went through the server and was not kept: it did not grow by more than noise.
+    assert rss_mb(server.process.pid) - before < 64, (before, rss_mb(server.process.pid))
+    assert answered >= 1
+    assert healthy(server)
 
 
 CLOSES_OUTPUT = """
