@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +27,7 @@ def handler(event, context):
     return "done"
 """
 BILLED = re.compile(r"\tBilled Duration: (\d+) ms\tMemory Size: (\d+) MB\t")
-EVENTS = ({"sleep": 0.05}, {"sleep": 0.01}, {}, {"fail": True})
+EVENTS: tuple[dict[str, Any], ...] = ({"sleep": 0.05}, {"sleep": 0.01}, {}, {"fail": True})
 
 
 def run_workload(server: Server, name: str) -> list[tuple[int, int]]:
@@ -90,3 +91,24 @@ def test_lamina_cost_command(server: Server, workload: dict[str, list[tuple[int,
     assert table.returncode == 0 and x86[:10] in table.stdout and "After the free tier: $0" in table.stdout
     bad = http_request(server, "GET", "/_lamina/cost?since=soon")
     assert bad.status == 400
+
+
+def test_cost_rows_are_per_version_and_day(server: Server) -> None:
+    """The report has one row per function, version and UTC day, each with its own requests and cost."""
+    client = server.client()
+    name = create_python_function(client, SLEEPY, MemorySize=512)
+    version = client.publish_version(FunctionName=name)["Version"]
+    for qualifier, count in (("$LATEST", 2), (version, 3)):
+        for _ in range(count):
+            client.invoke(FunctionName=name, Qualifier=qualifier, Payload=b"{}")
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    report = http_request(server, "GET", f"/_lamina/cost?since=1d&function={name}").json()
+    rows = {row["version"]: row for row in report["rows"] if row["function"] == name}
+    assert sorted(rows) == sorted(["$LATEST", version]), report["rows"]
+    assert rows["$LATEST"]["requests"] == 2 and rows[version]["requests"] == 3
+    # The day is the invocations' UTC day (a run across midnight may have the other day's too).
+    assert {row["date"] for row in rows.values()} <= {today, time.strftime("%Y-%m-%d", time.gmtime(time.time() - 60))}
+    usage = http_request(server, "GET", f"/_lamina/usage?function={name}").json()["records"]
+    for qualifier, row in rows.items():
+        billed = [(r["billed_ms"], r["memory_mb"]) for r in usage if r["version"] == qualifier]
+        assert Decimal(row["cost"]) == expected_cost(billed, "0.0000166667"), (qualifier, row, billed)
