@@ -86,3 +86,26 @@ def test_event_round_trips(off_server: Server) -> None:
     name = create_python_function(client, "def handler(e, c):\n    return e\n")
     _answer, payload = invoke_json(client, name, {"k": [1, 2, 3]})
     assert payload == {"k": [1, 2, 3]}
+
+
+MEMORY_BOMB = """
+def handler(event, context):
+    hog = []
+    while True:
+        hog.append(bytearray(8 * 1024 * 1024))
+"""
+
+
+def test_memory_is_still_limited_by_an_rlimit(off_server: Server) -> None:
+    """Without cgroups, RLIMIT_DATA at MemorySize keeps a memory bomb inside its own process: the
+    allocation fails there (MemoryError), the invoke reports it, and another function still works."""
+    client = off_server.client()
+    name = create_python_function(client, MEMORY_BOMB, MemorySize=128, Timeout=30)
+    answer, payload = invoke_json(client, name)
+    assert answer.get("FunctionError") == "Unhandled", payload
+    # Under a cgroup the kernel kills the process (Runtime.OutOfMemory); under the rlimit the
+    # allocation itself fails, in Python.
+    assert payload["errorType"] == "MemoryError", payload
+    other = create_python_function(client, "def handler(e, c):\n    return e\n")
+    _answer, echoed = invoke_json(client, other, {"after": "bomb"})
+    assert echoed == {"after": "bomb"}
