@@ -78,3 +78,49 @@ def test_awslambdaric_missing_handler(lambda_client: Any) -> None:
     answer, payload = invoke_json(lambda_client, name)
     assert answer["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Runtime.HandlerNotFound", json.dumps(payload)
+
+
+def _packaged(*distributions: str) -> dict[str, str | bytes]:
+    """The installed files of ``distributions`` (their modules, packages and native extensions, not
+    their metadata), as zip entries at the root: what ``pip install --target .`` puts beside a
+    function's code."""
+    from importlib import metadata
+
+    files: dict[str, str | bytes] = {}
+    for name in distributions:
+        for entry in metadata.distribution(name).files or []:
+            parts = entry.parts
+            if parts[0].endswith(".dist-info") or parts[0] == ".." or "__pycache__" in parts:
+                continue
+            with open(entry.locate(), "rb") as installed:
+                files["/".join(parts)] = installed.read()
+    return files
+
+
+PACKAGED_APP = APP + """
+
+def where(event, context):
+    import awslambdaric, simplejson, sys
+    return {"awslambdaric": awslambdaric.__file__, "simplejson": simplejson.__file__, "python": sys.version}
+"""
+
+
+def test_awslambdaric_packaged_in_the_zip(lambda_client: Any) -> None:
+    """The issue's "awslambdaric packaged in the zip": the client and its dependencies ship in the
+    function's code, and a plain interpreter (not this test's environment, whose site-packages has
+    them) runs it from /var/task."""
+    import os
+
+    interpreter = os.path.realpath(sys.executable)
+    bootstrap = f'#!/bin/sh\nexport PYTHONPATH="$LAMBDA_TASK_ROOT"\nexec {interpreter} -s -m awslambdaric "$_HANDLER"\n'
+    files = {"bootstrap": bootstrap, "app.py": PACKAGED_APP, **_packaged("awslambdaric", "simplejson",
+                                                                          "snapshot-restore-py")}
+    name = unique_name("ric-zip")
+    lambda_client.create_function(FunctionName=name, Runtime="provided.al2", Role=ROLE, Handler="app.where",
+                                  Timeout=10, Code={"ZipFile": make_zip(files, modes={"bootstrap": 0o755})})
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    answer, payload = invoke_json(lambda_client, name, {}, LogType="Tail")
+    assert "FunctionError" not in answer, (payload, base64.b64decode(answer["LogResult"]).decode())
+    assert payload["awslambdaric"].startswith("/var/task/awslambdaric/"), payload
+    assert payload["simplejson"].startswith("/var/task/simplejson/"), payload
+    assert payload["python"].split()[0] == ".".join(map(str, sys.version_info[:3])), payload
