@@ -102,3 +102,35 @@ def test_configuration_survives_restart(tmp_path: Path) -> None:
         assert "Init Duration" not in b64decode(answer["LogResult"]).decode()
     finally:
         second.stop()
+
+
+SLOW_INIT = """
+import os, time
+
+time.sleep(1.5)
+
+
+def handler(event, context):
+    return {"init": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")}
+"""
+
+
+def test_in_progress_until_every_environment_is_initialised(lambda_client: Any) -> None:
+    """While the environments' init runs the configuration is IN_PROGRESS with none available; once
+    they are initialised it is READY with all of them, and an invoke takes one without an init."""
+    name = create_python_function(lambda_client, SLOW_INIT)
+    version = lambda_client.publish_version(FunctionName=name)["Version"]
+    put = lambda_client.put_provisioned_concurrency_config(FunctionName=name, Qualifier=version,
+                                                           ProvisionedConcurrentExecutions=2)
+    assert put["Status"] == "IN_PROGRESS", put
+    during = lambda_client.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    assert during["Status"] == "IN_PROGRESS", during
+    assert during["AvailableProvisionedConcurrentExecutions"] == 0, during
+    config = wait_ready(lambda_client, name, version)
+    assert config["Status"] == "READY", config
+    assert config["AvailableProvisionedConcurrentExecutions"] == 2, config
+    started = time.monotonic()
+    answer, payload = invoke_json(lambda_client, name, Qualifier=version, LogType="Tail")
+    assert payload == {"init": "provisioned-concurrency"}, payload
+    assert time.monotonic() - started < 1.5, "the invoke waited for an init"
+    assert "Init Duration" not in b64decode(answer["LogResult"]).decode()
