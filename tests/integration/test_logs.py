@@ -196,6 +196,23 @@ def test_json_logging_config(server: Server) -> None:
     assert len(events["events"]) == 1
 
 
+def test_system_log_level_filters_platform_records(server: Server) -> None:
+    """SystemLogLevel WARN drops the platform's INFO records (start, report, init) and keeps the
+    function's own; DEBUG adds the runtimeDone records INFO leaves out."""
+    client = server.client()
+    quiet = create_python_function(client, JSON_LOGGER, LoggingConfig={
+        "LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "WARN"})
+    lines = base64.b64decode(client.invoke(FunctionName=quiet, LogType="Tail")["LogResult"]).decode().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r.get("type") for r in records] == [None], records
+    assert records[0]["message"] == "careful"
+    chatty = create_python_function(client, JSON_LOGGER, LoggingConfig={
+        "LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "DEBUG"})
+    lines = base64.b64decode(client.invoke(FunctionName=chatty, LogType="Tail")["LogResult"]).decode().splitlines()
+    kinds = [json.loads(line).get("type") for line in lines]
+    assert "platform.runtimeDone" in kinds and "platform.report" in kinds and "platform.start" in kinds, kinds
+
+
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[Server]:
     running = start_server(tmp_path / "data", env={"LAMINA_LOG_RETENTION_SWEEP": "0.3"})
