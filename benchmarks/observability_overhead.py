@@ -121,7 +121,6 @@ def _pipeline_cpu_us(reps: int) -> list[tuple[float, float]]:
     from lamina.observability import wire
     from lamina.observability.invocation import Invocation
     from lamina.observability.link import TelemetryLink
-    from lamina.observability.logs import LogRecord
     from lamina.observability.telemetry import Telemetry
     from lamina.observability.tracing import trace_context
     from lamina.registry.model import Code, FunctionVersion
@@ -146,7 +145,8 @@ def _pipeline_cpu_us(reps: int) -> list[tuple[float, float]]:
             text = fmt.start_line(request_id, fn.version) + fmt.end_line(request_id) + fmt.report_line(report)
             result = InvokeResult(request_id, b"{}", fn.version, None, text, report, log_stream="2026/11/26/[$LATEST]e",
                                   started=now - 0.001, ended=now, trace=trace_context(None, False, now))
-            made.append((LogRecord(fn.log_group_name, result.log_stream, now, text, fn.region),
+            # The log record as the invoker hands it over: a plain tuple in LogRecord's field order.
+            made.append(((fn.log_group_name, result.log_stream, now, text, fn.region),
                          InvocationEvent(fn, result)))
         # The server's side: a row per invocation and per log record, a frame per tick's worth.
         started = time.process_time()

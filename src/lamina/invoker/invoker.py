@@ -28,7 +28,7 @@ from lamina.invoker.concurrency import ConcurrencyGate
 from lamina.invoker.pool import WarmPool
 from lamina.invoker.spec import build_spec
 from lamina.observability import report as fmt
-from lamina.observability.logs import LogRecord, LogSink
+from lamina.observability.logs import LogSink
 from lamina.observability.platformlog import json_log_text
 from lamina.observability.tracing import TraceContext, trace_context
 from lamina.registry.functions import FunctionRegistry
@@ -243,7 +243,7 @@ class Invoker:
                             status, outcome.error_type if status else None)
         ended = self._clock.time()
         log_text = self._log_text(fn, request_id, outcome, report, ended, paused)
-        self._logs.write(LogRecord(fn.log_group_name, env.log_stream, ended, log_text, fn.region))
+        self._logs.write((fn.log_group_name, env.log_stream, ended, log_text, fn.region))
         return InvokeResult(request_id, outcome.body, fn.version,
                             "Unhandled" if outcome.error_type else None, log_text, report,
                             error_type=outcome.error_type, cold_start=cold, log_stream=env.log_stream,

@@ -36,7 +36,7 @@ class Invocation(NamedTuple):
     memory_mb: int
     max_memory_mb: int
     init_ms: float | None
-    #: The trace as (root, caller's parent, function's parent, sampled), or None.
+    #: The trace as (root, caller's parent, function's parent, sampled) when it was sampled, else None.
     trace: tuple[str, str | None, str, bool] | None
 
     @property

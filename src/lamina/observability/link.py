@@ -42,7 +42,7 @@ from lamina.clock import Clock
 from lamina.config import Settings
 from lamina.errors import ServiceException
 from lamina.observability import endpoints, wire, xray
-from lamina.observability.logs import LogRecord
+from lamina.observability.logs import LogRow
 from lamina.observability.prometheus import Labels, Registry
 
 if TYPE_CHECKING:
@@ -98,14 +98,13 @@ def lower(pid: int) -> None:
 
 
 class _Sink:
-    """The invoker's log sink: one tuple per record, appended (it runs before the answer is sent)."""
+    """The invoker's log sink: each record's tuple, appended (it runs before the answer is sent)."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[str, str, float, str, str]] = []
+        self.rows: list[LogRow] = []
 
-    def write(self, record: LogRecord) -> None:
-        # A plain tuple: it pickles faster than the named one.
-        self.rows.append((record.group, record.stream, record.timestamp, record.text, record.region))
+    def write(self, record: LogRow) -> None:
+        self.rows.append(record)
 
 
 class TelemetryLink:

@@ -30,8 +30,9 @@ class LogRecord(NamedTuple):
 
 
 class LogSink(Protocol):
-    def write(self, record: LogRecord) -> None:
-        """Accept one invocation's log text; must not block."""
+    def write(self, record: LogRow) -> None:
+        """Accept one invocation's log text, as a plain tuple in :class:`LogRecord`'s field order
+        (the invoker builds no named tuple on its hot path); must not block."""
 
 
 class MemoryLogSink:
@@ -41,11 +42,12 @@ class MemoryLogSink:
         self._keep = keep
         self._groups: dict[str, deque[LogRecord]] = {}
 
-    def write(self, record: LogRecord) -> None:
-        group = self._groups.get(record.group)
+    def write(self, record: LogRow) -> None:
+        named = LogRecord._make(record)
+        group = self._groups.get(named.group)
         if group is None:
-            group = self._groups[record.group] = deque(maxlen=self._keep)
-        group.append(record)
+            group = self._groups[named.group] = deque(maxlen=self._keep)
+        group.append(named)
 
     def records(self, group: str) -> list[LogRecord]:
         return list(self._groups.get(group, ()))
@@ -57,5 +59,5 @@ class MemoryLogSink:
 class NullLogSink:
     """Drops every record: for measuring what logging costs (``LAMINA_OBSERVABILITY=0``)."""
 
-    def write(self, record: LogRecord) -> None:
+    def write(self, record: LogRow) -> None:
         pass

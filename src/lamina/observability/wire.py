@@ -64,4 +64,6 @@ def event_row(event: InvocationEvent) -> tuple[Any, ...]:
     return (fn, None, result.request_id, result.executed_version, result.function_error, result.error_type,
             result.cold_start, result.log_stream, result.started, result.ended, report.duration_ms,
             report.billed_duration_ms, report.memory_size_mb, report.max_memory_used_mb, report.init_duration_ms,
-            None if trace is None else (trace.root, trace.caller_parent, trace.function_parent, trace.sampled))
+            # Only a sampled trace is read there (spans); the others need not travel.
+            None if trace is None or not trace.sampled else
+            (trace.root, trace.caller_parent, trace.function_parent, trace.sampled))
