@@ -7,7 +7,7 @@ by the REPORT line's ``Init Duration``). ``auto`` applies what this machine allo
 mount namespaces, uid 993); ``off`` only processes, rlimits and a private TMPDIR. The two modes
 alternate rep by rep, so drift in the machine's load hits both.
 
-About 40 s for 3 reps: not in the default ``make bench`` run; ``python -m benchmarks isolation_cost``.
+About 40 s for 3 reps; in ``make bench``, alone: ``python -m benchmarks isolation_cost``.
 """
 
 from __future__ import annotations

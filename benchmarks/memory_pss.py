@@ -9,7 +9,7 @@ line of ``/proc/PID/smaps_rollup`` is summed and divided by K. PSS charges each 
 sharers in proportion, so pages still shared with the zygote after the fork count for a 1/(K+1)
 share each. The zygote's own PSS is reported beside it, not in the per-environment figure.
 
-Takes about 20 s per rep: not in the default ``make bench`` run; ``python -m benchmarks memory_pss``.
+Takes about 8 s per rep; in ``make bench``, alone: ``python -m benchmarks memory_pss``.
 """
 
 from __future__ import annotations

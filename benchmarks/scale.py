@@ -16,8 +16,8 @@ the first request was written:
   than the latest start), so the N environments were live at once.
 
 N defaults to 1,000 (``LAMINA_BENCH_SCALE_N``), AWS's scaling rate per 10 s, and within the default
-account concurrency of 1,000. Takes about 30 s per rep, so it is not in the default ``make bench``
-run: ``python -m benchmarks scale``.
+account concurrency of 1,000. Takes about 15 s per rep; the last benchmark of ``make bench``;
+alone: ``python -m benchmarks scale``.
 """
 
 from __future__ import annotations
