@@ -23,9 +23,9 @@ side (a row per invocation and log record, a pickled frame per ``BATCH``), then 
 telemetry process's side (frames read back, logs, metrics and usage records made and flushed to a
 fresh SQLite store). The server side's CPU time per invocation is set against the server's CPU per
 invocation with observability off. One unmeasured pass comes first and ``PIPELINE_REPS`` are
-measured: the first pass in a process cost 4.6-6.8 µs per invocation on the server side in every
-run, the later ones mostly 1.2-2.5 (one-time costs: the store's first statements, the allocator's
-first arenas), and with three passes one more slow pass decided the median.
+measured: on the server side most passes cost 1.2-2.5 µs per invocation and one or two in five
+4.6-6.8 (the first pass in a process was one of them in every run before the warm-up was added),
+so a median of three was often set by a slow pass.
 """
 
 from __future__ import annotations
