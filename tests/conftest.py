@@ -141,6 +141,24 @@ def invoke_json(client: Any, name: str, event: Any = None, **params: Any) -> tup
     return answer, json.loads(body) if body else None
 
 
+def log_tail(answer: dict[str, Any]) -> str:
+    """The log tail of an invoke made with ``LogType="Tail"``, decoded."""
+    import base64
+
+    return base64.b64decode(answer["LogResult"]).decode("utf-8", "replace")
+
+
+def parallel_invokes(client: Any, name: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Invoke ``name`` once per event, all at once; the payloads, each checked for no function error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(events)) as pool:
+        answers = list(pool.map(lambda event: invoke_json(client, name, event), events))
+    for answer, payload in answers:
+        assert "FunctionError" not in answer, payload
+    return [payload for _, payload in answers]
+
+
 @dataclass
 class RawAnswer:
     status: int

@@ -14,6 +14,7 @@ from tests.conftest import (
     create_python_function,
     invoke_json,
     make_zip,
+    parallel_invokes,
     pid_named,
     pids_named,
     wait_for,
@@ -39,14 +40,6 @@ def handler(event, context):
             "stream": context.log_stream_name, "echo": event.get("echo"), "memory": context.memory_limit_in_mb,
             "version": globals().get("VERSION")}
 """
-
-
-def parallel_invokes(client: Any, name: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    with ThreadPoolExecutor(len(events)) as pool:
-        answers = list(pool.map(lambda event: invoke_json(client, name, event), events))
-    for answer, payload in answers:
-        assert "FunctionError" not in answer, payload
-    return [payload for _, payload in answers]
 
 
 def test_parallel_invokes_run_at_once_in_separate_environments(server: Server) -> None:

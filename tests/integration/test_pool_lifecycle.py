@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina.invoker import runtimes
+from lamina.invoker.invoker import available_memory_mb
 from lamina.sandbox import jail
 from tests.conftest import (
     BEACON_CODE,
@@ -35,6 +36,7 @@ from tests.conftest import (
     create_python_function,
     http_request,
     invoke_json,
+    parallel_invokes,
     pid_named,
     process_alive,
     start_server,
@@ -85,19 +87,11 @@ def _environment_processes(environment: str) -> set[int]:
     return {runtime, _parent(runtime)}
 
 
-def _parallel(client: Any, name: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    with ThreadPoolExecutor(len(events)) as pool:
-        answers = list(pool.map(lambda event: invoke_json(client, name, event), events))
-    for answer, payload in answers:
-        assert "FunctionError" not in answer, payload
-    return [payload for _, payload in answers]
-
-
 def _start_running(client: Any, name: str, beacon: Beacon, sleeps: list[float]) -> tuple[Any, dict[str, set[int]]]:
     """Invoke ``name`` once per sleep, all at once; return the pending results and, found while the
     invocations run (so certainly alive), each environment's processes by environment name."""
     pool = ThreadPoolExecutor(len(sleeps))
-    pending = pool.submit(_parallel, client, name, [{"beacon": beacon.url, "sleep": s} for s in sleeps])
+    pending = pool.submit(parallel_invokes, client, name, [{"beacon": beacon.url, "sleep": s} for s in sleeps])
     pool.shutdown(wait=False)
     running = beacon.wait(count=len(sleeps), timeout=30)
     environments = {message["environment"] for message in running}
@@ -107,13 +101,6 @@ def _start_running(client: Any, name: str, beacon: Beacon, sleeps: list[float]) 
 
 def _alive(pids: set[int]) -> set[int]:
     return {pid for pid in pids if process_alive(pid)}
-
-
-def _available_mb() -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) // 1024
-    raise AssertionError("no MemAvailable in /proc/meminfo")
 
 
 def _healthy(server: Server) -> None:
@@ -225,7 +212,7 @@ def test_an_idle_zygote_exits_and_the_default_one_stays(tmp_path: Path,
 def test_memory_pressure_stops_idle_environments_before_a_cold_start(
         tmp_path: Path, beacon: Beacon, features: dict[str, Any]) -> None:  # noqa: F811
     _require(features, "namespaces")
-    floor = 4 * _available_mb() + 1024  # memory is always short
+    floor = 4 * available_memory_mb() + 1024  # memory is always short
     server = start_server(tmp_path / "data", env={"LAMINA_MIN_AVAILABLE_MB": str(floor)})
     try:
         client = server.client(max_pool_connections=8)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from base64 import b64decode
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from tests.conftest import (
     Server,
     create_python_function,
     invoke_json,
+    log_tail,
     make_zip,
     pid_named,
     pids_named,
@@ -45,12 +45,8 @@ def timed_out(seconds: str) -> str:
     return rf"RequestId: [0-9a-f-]{{36}} Error: Task timed out after {re.escape(seconds)} seconds"
 
 
-def tail(answer: dict[str, Any]) -> str:
-    return b64decode(answer["LogResult"]).decode("utf-8", "replace")
-
-
 def report_line(answer: dict[str, Any]) -> str:
-    [line] = [line for line in tail(answer).splitlines() if line.startswith("REPORT RequestId: ")]
+    [line] = [line for line in log_tail(answer).splitlines() if line.startswith("REPORT RequestId: ")]
     return line
 
 
@@ -154,7 +150,7 @@ def test_init_over_10_seconds_is_retried_within_the_function_timeout(lambda_clie
 
     # The init that needed 12 s was cut at 10 s, run again within the invoke, and the invoke answered.
     once_attempts = init_control.attempts[slow_once]
-    assert "FunctionError" not in once_answer, (once_s, once_payload, tail(once_answer))
+    assert "FunctionError" not in once_answer, (once_s, once_payload, log_tail(once_answer))
     assert once_payload["ok"] is True, once_payload
     assert len(once_attempts) == 2, once_attempts
     assert once_payload["environment"] == once_attempts[1], (once_payload, once_attempts)
@@ -162,7 +158,7 @@ def test_init_over_10_seconds_is_retried_within_the_function_timeout(lambda_clie
     # As on AWS: the cut-off init is reported on its own line, and the REPORT has no Init Duration
     # (the retried init is part of the invocation's Duration).
     assert re.search(r"INIT_REPORT Init Duration: 1\d{4}\.\d\d ms\tPhase: init\tStatus: timeout\n",
-                     tail(once_answer)), tail(once_answer)
+                     log_tail(once_answer)), log_tail(once_answer)
     assert "Init Duration" not in report_line(once_answer), report_line(once_answer)
     assert wait_for(lambda: not pids_named(once_attempts[0]), timeout=5), "the cut-off init attempt still runs"
 
@@ -171,7 +167,7 @@ def test_init_over_10_seconds_is_retried_within_the_function_timeout(lambda_clie
     assert never_answer["FunctionError"] == "Unhandled", (never_s, never_payload)
     assert never_payload["errorType"] == "Sandbox.Timedout", (never_s, never_payload)
     assert re.fullmatch(timed_out("3.00"), never_payload["errorMessage"]), never_payload
-    assert "Task timed out after 3.00 seconds" in tail(never_answer), tail(never_answer)
+    assert "Task timed out after 3.00 seconds" in log_tail(never_answer), log_tail(never_answer)
     assert "Status: timeout" in report_line(never_answer), report_line(never_answer)
     assert 12.5 <= never_s < 20, f"the invoke took {never_s:.1f} s (expected ~10 s init + 3 s timeout)"
     assert len(never_attempts) == 2, never_attempts
@@ -213,7 +209,7 @@ def test_strict_runtimes_refuses_a_missing_python_and_default_falls_back(
     assert "FunctionError" not in answer, version
     assert f"python{version.rsplit('.', 1)[0]}" == nearest, (runtime, version, nearest)
     assert f"lamina: {runtime} is not installed here; running on Python {nearest.removeprefix('python')}" \
-        in tail(answer), tail(answer)
+        in log_tail(answer), log_tail(answer)
 
     strict = start_server(tmp_path / "data", env={"LAMINA_STRICT_RUNTIMES": "1"})
     try:
@@ -237,7 +233,7 @@ def test_strict_runtimes_refuses_a_missing_python_and_default_falls_back(
         answer, version = invoke_json(client, exact, LogType="Tail")
         assert "FunctionError" not in answer, version
         assert version.startswith(own + "."), version
-        assert "is not installed here" not in tail(answer)
+        assert "is not installed here" not in log_tail(answer)
     finally:
         strict.stop()
 
@@ -273,9 +269,9 @@ def test_every_nodejs_runtime_runs(lambda_client: Any, node_version: str, runtim
     # Another major than this host's node runs there anyway, and the log says so; the same major does not.
     substituted = f"lamina: {runtime} is not installed here; running on node {node_version}"
     if node_version.startswith("v" + runtime.removeprefix("nodejs").split(".")[0] + "."):
-        assert "is not installed here" not in tail(answer), tail(answer)
+        assert "is not installed here" not in log_tail(answer), log_tail(answer)
     else:
-        assert substituted in tail(answer), tail(answer)
+        assert substituted in log_tail(answer), log_tail(answer)
 
 
 # -- 4. provided.al2 / provided.al2023 with a POSIX shell bootstrap ------------------------------
@@ -307,7 +303,7 @@ def test_provided_shell_bootstrap_with_curl_serves_invocations_in_a_loop(lambda_
     results = []
     for i in (1, 2):
         answer, payload = invoke_json(lambda_client, name, {"i": i, "text": "hi there"}, LogType="Tail")
-        assert "FunctionError" not in answer, (payload, tail(answer))
+        assert "FunctionError" not in answer, (payload, log_tail(answer))
         assert answer["StatusCode"] == 200
         assert payload["request_id"] == answer["ResponseMetadata"]["RequestId"], payload
         results.append(payload)
@@ -353,7 +349,7 @@ def test_cpu_busy_loop_times_out_and_is_killed(lambda_client: Any, beacon: Beaco
     assert answer["FunctionError"] == "Unhandled", payload
     assert payload["errorType"] == "Sandbox.Timedout", payload
     assert re.fullmatch(timed_out("2.00"), payload["errorMessage"]), payload["errorMessage"]
-    assert "Task timed out after 2.00 seconds" in tail(answer)
+    assert "Task timed out after 2.00 seconds" in log_tail(answer)
     assert "Status: timeout" in report_line(answer), report_line(answer)
     assert 1.9 <= seconds < 6, f"the busy invocation took {seconds:.1f} s with Timeout=2"
     assert wait_for(lambda: not process_alive(pid), timeout=5), f"the spinning environment {pid} still runs"

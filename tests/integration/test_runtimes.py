@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from base64 import b64decode
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROLE, Server, create_python_function, invoke_json, make_zip, unique_name
+from tests.conftest import ROLE, Server, create_python_function, invoke_json, log_tail, make_zip, unique_name
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +19,6 @@ def runtimes() -> dict[str, Any]:
                          capture_output=True, text=True, check=True, timeout=60).stdout
     found: dict[str, Any] = json.loads(out)["runtimes"]
     return found
-
-
-def tail(answer: dict[str, Any]) -> str:
-    return b64decode(answer["LogResult"]).decode("utf-8", "replace")
 
 
 def create(client: Any, runtime: str, handler: str, files: dict[str, str | bytes],
@@ -71,10 +66,10 @@ def test_node_handler_returns_event_and_context(lambda_client: Any, runtimes: di
         assert payload["memoryLimitInMB"] == "128"
         assert payload["invokedFunctionArn"].endswith(f":function:{name}")
         assert 0 < payload["remaining"] <= 10_000
-        assert "hello from node 7" in tail(answer)
+        assert "hello from node 7" in log_tail(answer)
     else:
-        assert "callback handler 7" in tail(answer)
-    assert "REPORT RequestId: " + payload["awsRequestId"] in tail(answer)
+        assert "callback handler 7" in log_tail(answer)
+    assert "REPORT RequestId: " + payload["awsRequestId"] in log_tail(answer)
 
 
 def test_node_thrown_error_is_unhandled(lambda_client: Any) -> None:
@@ -134,10 +129,10 @@ def test_python_runtime_runs_on_its_version(lambda_client: Any, runtimes: dict[s
     wanted = runtime.removeprefix("python")
     if runtimes.get(runtime, {}).get("state") == "on":
         assert version.rsplit(".", 1)[0] == wanted, (runtime, version)
-        assert "is not installed here" not in tail(answer)
+        assert "is not installed here" not in log_tail(answer)
     else:
         # Not on this machine: the platform says so in the function's log, never silently.
-        assert f"{runtime} is not installed here; running on Python" in tail(answer), tail(answer)
+        assert f"{runtime} is not installed here; running on Python" in log_tail(answer), log_tail(answer)
 
 
 def test_init_error_then_fixed_code_works(lambda_client: Any) -> None:

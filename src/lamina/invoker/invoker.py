@@ -204,8 +204,9 @@ class Invoker:
                     retried = await self._retry_init(fn, env)
                     env = retried.env
                     busy.add(env)
-                    future = env.submit(invocation, fn.timeout, deadline_ms=retried.deadline_ms)
-                    limit_s = retried.deadline_ms / 1000 - self._clock.time()
+                    deadline = retried.began + fn.timeout
+                    future = env.submit(invocation, fn.timeout, deadline_ms=int(deadline * 1000))
+                    limit_s = deadline - self._clock.time()
             # A timer, not asyncio.wait_for: wait_for costs a task and a shield per invocation.
             timer = asyncio.get_running_loop().call_later(max(0.0, limit_s), _expire, future)
             outcome = await future
@@ -322,8 +323,7 @@ class Invoker:
                   f"Phase: init\tStatus: timeout\n").encode()
         if dropped:
             notice = f"[lamina: {dropped} bytes of init output were dropped]\n".encode() + notice
-        retry = await self._start_environment(fn)
-        return _RetriedInit(retry, began, int((began + fn.timeout) * 1000), output + notice)
+        return _RetriedInit(await self._start_environment(fn), began, output + notice)
 
     def _timed_out(self, env: Environment, fn: FunctionVersion, request_id: str) -> Outcome:
         output, dropped = env.take_output()
@@ -383,8 +383,6 @@ class _RetriedInit:
     env: Environment
     #: Wall-clock seconds when the retry began: the function's timeout counts from here.
     began: float
-    #: The deadline the runtime is told, in epoch milliseconds.
-    deadline_ms: int
     #: The cut-off attempt's output and the INIT_REPORT line, put before the invocation's output.
     log: bytes
 
