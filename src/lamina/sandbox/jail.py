@@ -117,6 +117,9 @@ class Cgroups:
         self._free: list[str] = []
         self._next = 0
         self._oom_baseline: dict[str, int] = {}
+        #: The memory size each cgroup's limits were last set for: rewriting the same values costs
+        #: the zygote a few file writes per environment, on the path of every cold start.
+        self._memory_mb: dict[str, int] = {}
         #: The tree's directory in each controller; the lock is on the first.
         self._trees = tree_dirs(version, root, self.base)
         if version == "v2":
@@ -158,6 +161,7 @@ class Cgroups:
             name = f"env{self._next}"
             for directory in self.dirs(name):
                 os.makedirs(directory, exist_ok=True)
+        self._memory_mb[name] = memory_mb
         limit = memory_mb * MB
         shares, weight = cpu_share(memory_mb)
         if self.version == "v1":
@@ -178,6 +182,9 @@ class Cgroups:
 
     def set_memory(self, name: str, memory_mb: int) -> None:
         """Set a (pooled, already attached) cgroup's limits for the function it now serves."""
+        if self._memory_mb.get(name) == memory_mb:
+            return
+        self._memory_mb[name] = memory_mb
         limit = memory_mb * MB
         shares, weight = cpu_share(memory_mb)
         if self.version == "v1":
@@ -244,6 +251,7 @@ class Cgroups:
             return False
 
     def _remove(self, name: str) -> None:
+        self._memory_mb.pop(name, None)
         for directory in self.dirs(name):
             _rmdir(directory)
 

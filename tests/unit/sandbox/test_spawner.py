@@ -10,10 +10,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.conftest import process_alive, wait_for
 
 from lamina.sandbox.environment import Spec
@@ -21,10 +22,12 @@ from lamina.sandbox.spawner import Spawner, Zygote, ZygoteConfig, kill_environme
 
 
 @contextlib.asynccontextmanager
-async def _zygote(tmp_path: Path) -> AsyncIterator[Zygote]:
-    """A started zygote without isolation, for ``_request(tmp_path, ...)``."""
-    (tmp_path / "code").mkdir()
-    spawner = Spawner(ZygoteConfig("off", str(tmp_path / "code"), (str(tmp_path / "data"),), str(tmp_path)))
+async def _zygote(tmp_path: Path, isolation: str = "off") -> AsyncIterator[Zygote]:
+    """A started zygote (without isolation unless asked), for ``_request(tmp_path, ...)``."""
+    code = tmp_path / "code"
+    code.mkdir()
+    # With isolation, the code folder is what an environment must not see beyond its /var/task.
+    spawner = Spawner(ZygoteConfig(isolation, str(code), (str(code),), str(tmp_path)))
     try:
         zygote = spawner.zygote(sys.executable)
         await asyncio.wait_for(zygote.features(), 30)
@@ -65,6 +68,42 @@ def test_an_exit_read_together_with_the_pid_still_reaches_the_environment(tmp_pa
 
     asyncio.run(main())
     assert exits == [3]
+
+
+@pytest.mark.parametrize("isolation", ["off", "auto"])
+def test_requests_waiting_together_each_get_their_own_environment(tmp_path: Path, isolation: str) -> None:
+    """More requests than one batch of forks, all waiting when the zygote reads: every one gets its
+    own environment, its own output and its own exit."""
+    count = 20
+    exits: dict[int, int] = {}
+
+    async def main() -> None:
+        async with _zygote(tmp_path, isolation) as zygote:
+            done = asyncio.get_running_loop().create_future()
+
+            def on_exit(index: int) -> Callable[[int, bool, int], None]:
+                def exited(status: int, oom: bool, peak_bytes: int) -> None:
+                    exits[index] = os.waitstatus_to_exitcode(status)
+                    if len(exits) == count:
+                        done.set_result(None)
+                return exited
+
+            pipes = [os.pipe() for _ in range(count)]
+            spawns = [asyncio.ensure_future(zygote.spawn(
+                _request(tmp_path, ["/bin/sh", "-c", f"echo environment {index}; exit {index}"]), [write_fd],
+                on_exit(index))) for index, (_read_fd, write_fd) in enumerate(pipes)]
+            await asyncio.sleep(0)  # every request is sent before the zygote answers any
+            time.sleep(0.5)
+            spawned = await asyncio.wait_for(asyncio.gather(*spawns), 30)
+            await asyncio.wait_for(done, 30)
+            assert len({environment.pid for environment in spawned}) == count
+            for index, (read_fd, write_fd) in enumerate(pipes):
+                os.close(write_fd)
+                with os.fdopen(read_fd) as output:
+                    assert output.read() == f"environment {index}\n"
+
+    asyncio.run(main())
+    assert exits == {index: index for index in range(count)}
 
 
 def test_an_environment_whose_spawn_was_cancelled_is_stopped(tmp_path: Path) -> None:
