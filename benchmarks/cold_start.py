@@ -31,7 +31,6 @@ from benchmarks.harness import (
     cmdline,
     cpu_us,
     create_function,
-    descendants,
     describe_interpreters,
     lamina_server,
     median_of,
@@ -93,7 +92,7 @@ def _hit_rep(rep: int) -> dict[str, Any]:
                     cold += 1
                     inits.append(report["init_ms"])
             server_cpu1, zygote_cpu1 = cpu_us(server.process.pid)[0], sum(cpu_us(z)[0] for z in zygotes)
-        started = descendants([pid for pid in server.environment_pids() if pid not in before])
+        started = server.environment_trees(exclude=before)
         # Each new environment's whole life so far (all its processes): fork, init, one invocation,
         # parking on GET next.
         env_cpu = [sum(cpu_us(pid)[0] for pid in tree) / 1000 for tree in started.values()]

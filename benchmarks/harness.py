@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,6 +237,26 @@ def descendants(pids: Sequence[int]) -> dict[int, list[int]]:
     return trees
 
 
+def pid_namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def is_namespace_init(pid: int) -> bool:
+    """Whether ``pid`` is PID 1 of a PID namespace below ours (``NSpid`` in its status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            ids = line.split()[1:]
+            return len(ids) > 1 and ids[-1] == "1"
+    return False
+
+
 def cpu_us(pid: int) -> tuple[float, float]:
     """(time on CPU, time runnable but waiting for a CPU) of ``pid``'s main thread, in µs, from
     ``/proc/PID/schedstat``; (0, 0) once it is gone."""
@@ -291,6 +311,9 @@ class LaminaServer:
     process: subprocess.Popen[bytes] | None = None
     startup_s: float = 0.0
     _log: Any = None
+    #: pid -> whether it is a namespace's init, each zygote child looked at once (a burst's count
+    #: every 50 ms would otherwise read a thousand status files each time).
+    _init_of: dict[int, bool] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -328,13 +351,28 @@ class LaminaServer:
         return sorted({cmdline(pid).split(" ", 1)[0] for pid in self.zygotes()})
 
     def environment_pids(self) -> list[int]:
-        """Live execution environments: the zygotes' children, one per environment (the runtime, or
-        the init of the environment's PID namespace)."""
-        return [pid for zygote in self.zygotes() for pid in children_of(zygote)]
+        """Live execution environments, one pid each: its runtime. The zygotes' children are the
+        runtimes and, with PID namespaces, each namespace's init beside its runtime."""
+        return [pid for zygote in self.zygotes() for pid in children_of(zygote) if not self._is_init(pid)]
+
+    def environment_trees(self, exclude: Collection[int] = ()) -> dict[int, list[int]]:
+        """For each live environment (its runtime's pid, but those in ``exclude``): every process of
+        it, the runtime, the init of its PID namespace and anything either has below it."""
+        children = [pid for zygote in self.zygotes() for pid in children_of(zygote)]
+        init_in = {pid_namespace(pid): pid for pid in children if self._is_init(pid)}
+        runtimes = [pid for pid in children if not self._is_init(pid) and pid not in exclude]
+        inits = {runtime: init_in.get(pid_namespace(runtime)) for runtime in runtimes}
+        below = descendants([*runtimes, *(init for init in inits.values() if init is not None)])
+        return {runtime: below[runtime] + (below[init] if init is not None else []) for runtime, init in inits.items()}
 
     def environment_processes(self) -> list[int]:
         """Every process of every live environment (runtime, namespace init, anything they started)."""
-        return [pid for tree in descendants(self.environment_pids()).values() for pid in tree]
+        return [pid for tree in self.environment_trees().values() for pid in tree]
+
+    def _is_init(self, pid: int) -> bool:
+        if pid not in self._init_of:
+            self._init_of[pid] = is_namespace_init(pid)
+        return self._init_of[pid]
 
     def environments(self) -> int:
         return len(self.environment_pids())

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import INVOKE_PATH, create_function, descendants, lamina_server, median_of, verdict
+from benchmarks.harness import INVOKE_PATH, create_function, lamina_server, median_of, verdict
 from benchmarks.rawhttp import KeepAliveClient, build_request, function_failed
 
 K = int(os.environ.get("LAMINA_BENCH_PSS_K", "200"))
@@ -86,14 +86,14 @@ def _rep(rep: int, k: int) -> dict[str, Any]:
         with ThreadPoolExecutor(max_workers=k) as pool:
             list(pool.map(call, range(k)))
         time.sleep(1.0)  # every runtime back on GET /next: idle
-        roots = [pid for pid in server.environment_pids() if pid not in base]
-        mine = [pid for tree in descendants(roots).values() for pid in tree]
+        trees = server.environment_trees(exclude=base)
+        mine = [pid for tree in trees.values() for pid in tree]
         total_pss = sum(pss_kb(pid) for pid in mine)
         total_rss = sum(rss_kb(pid) for pid in mine)
         zygotes = server.zygotes()
         zygote_pss = sum(pss_kb(pid) for pid in zygotes)
         per_env = [pss_kb(pid) for pid in mine]
-    envs = len(roots)
+    envs = len(trees)
     return {
         "k": k, "environments": envs, "processes": len(mine),
         "pss_per_env_mb": total_pss / max(envs, 1) / 1024,

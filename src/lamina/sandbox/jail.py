@@ -7,8 +7,9 @@ What an environment gets, each part used when the machine allows it and reported
   Cgroups are pooled: an empty one is reused for the next environment instead of removed. A zygote
   removes its whole tree when it stops; a tree whose zygote died without stopping (``SIGKILL``) is
   removed by :func:`sweep_cgroups` the next time a server starts.
-- **namespaces**: each environment is cloned into its own PID and mount namespace. It is PID 1 there,
-  so everything it starts dies with it; ``/proc`` shows only its own processes.
+- **namespaces**: each environment gets its own PID namespace, whose PID 1 is a small init (see
+  lamina.sandbox.zygote), and the runtime, PID 2, its own mount namespace. Everything it starts
+  dies with the namespace; ``/proc`` shows only its own processes.
 - **mounts**: the zygote first enters a private mount namespace of its own where the platform's data
   directory is hidden and only the parts of the interpreter's install that an unprivileged user must
   read are exposed. Each environment then gets its code read-only at ``/var/task``, an empty
@@ -70,6 +71,10 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
 
 def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(fd, nstype), "setns")
 
 
 def clone(flags: int) -> int:

@@ -15,8 +15,7 @@ MB = 1024 * 1024
 
 
 class MemoryProbe:
-    """``pid`` is the environment's first process: the runtime itself, or the init of its PID
-    namespace, whose only child is the runtime (looked up on the first reading)."""
+    """``pid`` is the environment's runtime process."""
 
     def __init__(self, pid: int, cgroup_dir: str | None) -> None:
         self._pid = pid
@@ -31,7 +30,7 @@ class MemoryProbe:
 
     def peak_mb(self) -> int:
         if self._status < 0 and self._pid:
-            self._status = _open(f"/proc/{_runtime_pid(self._pid)}/status")
+            self._status = _open(f"/proc/{self._pid}/status")
             self._pid = 0
         peak = 0
         if self._cgroup >= 0 and self._hwm_mb:
@@ -60,15 +59,6 @@ class MemoryProbe:
             if fd >= 0:
                 os.close(fd)
         self._status = self._cgroup = -1
-
-
-def _runtime_pid(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as children:
-            found = children.read().split()
-    except OSError:
-        return pid
-    return int(found[0]) if len(found) == 1 else pid
 
 
 def _open(path: str) -> int:

@@ -29,6 +29,7 @@ import gc
 import importlib.util
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -36,6 +37,8 @@ import sys
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
+#: Where a namespace's init finds the read end of its lifeline (see lamina.sandbox.init).
+LIFELINE_FD = 3
 #: Where the runtime finds its end of the platform's channel (see lamina.sandbox.channel).
 CHANNEL_FD = 3
 MAX_MESSAGE = 1 << 20
@@ -66,23 +69,29 @@ def _preload() -> None:
 
 
 class Child:
-    """An environment the zygote started."""
+    """An environment the zygote started, known by its runtime's pid."""
 
-    __slots__ = ("cgroup", "status_fd", "tmp")
+    __slots__ = ("cgroup", "init", "lifeline", "spare", "status", "tmp")
 
-    def __init__(self, cgroup: str | None, tmp: str | None, status_fd: int = -1) -> None:
+    def __init__(self, cgroup: str | None, tmp: str | None, init: int = -1, lifeline: int = -1) -> None:
         self.cgroup = cgroup
         self.tmp = tmp
-        #: Read end of the pipe on which the namespace's init reports the runtime's wait status.
-        self.status_fd = status_fd
+        #: The pid of its namespace's init, until that is reaped (-1 without a PID namespace).
+        self.init = init
+        #: The write end of the init's lifeline: closing it ends the init, and the namespace with it.
+        self.lifeline = lifeline
+        #: The runtime's wait status, once it is reaped.
+        self.status: int | None = None
+        #: Still a spare: its end is not reported, nobody asked for it.
+        self.spare = True
 
 
 class Spare:
     """An environment forked ahead of need, waiting for its assignment on ``channel``.
 
-    Everything that does not depend on the function happens before a request arrives: the clone
-    into new namespaces, the move into a cgroup (on cgroup v1 that write can wait 10-20 ms on a
-    machine-wide lock while other processes fork), the namespace's init and the runtime's fork.
+    Everything that does not depend on the function happens before a request arrives: the new
+    namespaces and their init, the runtime's fork, its move into a cgroup (on cgroup v1 that write
+    can wait 10-20 ms on a machine-wide lock while other processes fork).
     """
 
     __slots__ = ("channel", "child", "pid")
@@ -96,20 +105,21 @@ class Spare:
 class _Prepared:
     """A spare's parts made before its fork (see :meth:`Zygote._fork_spares`)."""
 
-    __slots__ = ("cgroup", "ours", "status_r", "status_w", "theirs", "tmp")
+    __slots__ = ("cgroup", "init", "lifeline_r", "lifeline_w", "ours", "theirs", "tmp")
 
-    def __init__(self, cgroup: str | None, tmp: str | None, status_r: int, status_w: int,
+    def __init__(self, cgroup: str | None, tmp: str | None, lifeline_r: int, lifeline_w: int,
                  ours: socket.socket, theirs: socket.socket) -> None:
         self.cgroup = cgroup
         self.tmp = tmp
-        self.status_r = status_r
-        self.status_w = status_w
+        self.lifeline_r = lifeline_r
+        self.lifeline_w = lifeline_w
         self.ours = ours
         self.theirs = theirs
+        self.init = -1
 
     def close(self) -> None:
         """Close the descriptors (when the spare was never forked)."""
-        for fd in (self.status_r, self.status_w):
+        for fd in (self.lifeline_r, self.lifeline_w):
             if fd >= 0:
                 os.close(fd)
         self.ours.close()
@@ -130,6 +140,8 @@ class Zygote:
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.bootstrap = _load("lamina_bootstrap", os.path.join(HERE, "runtimes", "python", "bootstrap.py"))
         self.children: dict[int, Child] = {}
+        #: Each live namespace init's pid -> its environment's runtime pid.
+        self.inits: dict[int, int] = {}
         self.spares: list[Spare] = []
         self.forked = 0
         self.features = jail.probe(config.get("isolation", "auto"))
@@ -137,6 +149,8 @@ class Zygote:
         self.uid: int | None = jail.SANDBOX_UID if self.features["unprivileged_user"]["state"] == "on" else None
         self.cgroups = jail.Cgroups(jail.cgroup_version()) if self.features["cgroup"]["state"] == "on" else None
         self.init_fd = self._native_init(config.get("init"))
+        #: This zygote's own PID namespace, to return to after making each environment's.
+        self.pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC) if self.namespaces else -1
         #: What environments must still reach: the interpreter's install, Lamina's runtimes, the code.
         self.needed = tuple(os.path.realpath(p) for p in
                             [sys.prefix, sys.base_prefix, HERE, config["code_root"], *[p for p in sys.path if p]])
@@ -144,16 +158,16 @@ class Zygote:
             jail.enter_zygote_namespace(list(self.needed))
 
     def _native_init(self, path: str | None) -> int:
-        """An fd of the native init program (exec'd by each environment's PID 1), or -1 with the
-        reason in :attr:`features`. Opened once: exec by fd needs no path inside the environment."""
+        """An fd of the native init program (each environment's PID 1), or -1 with the reason in
+        :attr:`features`. Opened once: ``/proc/self/fd/N`` needs no path inside the zygote's mounts."""
         if not self.namespaces:
             self.features["native_init"] = {"state": "unavailable", "reason": "no PID namespace, so no init"}
             return -1
         if not path:
             self.features["native_init"] = {"state": "off", "reason": "not built (no C compiler): a Python init"}
             return -1
-        if os.execve not in os.supports_fd:
-            self.features["native_init"] = {"state": "unavailable", "reason": "no fexecve: a Python init"}
+        if not hasattr(os, "posix_spawn"):
+            self.features["native_init"] = {"state": "unavailable", "reason": "no posix_spawn: a Python init"}
             return -1
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -176,6 +190,7 @@ class Zygote:
             self.send({"id": message["id"], "error": f"cannot start an environment: {error}"})
             return
         child = spare.child
+        child.spare = False
         try:
             if child.cgroup is not None and self.cgroups is not None:
                 self.cgroups.set_memory(child.cgroup, message["memory_mb"])
@@ -230,9 +245,9 @@ class Zygote:
         pids: list[int] = []
         try:
             for prepared in batch:
-                pid = jail.clone(jail.CLONE_NEWNS | jail.CLONE_NEWPID) if self.namespaces else os.fork()
+                pid = self._fork(prepared)
                 if pid == 0:
-                    self._child(prepared.theirs, prepared.cgroup, prepared.tmp, prepared.status_w)
+                    self._child(prepared.theirs, prepared.cgroup, prepared.tmp)
                 pids.append(pid)
         except OSError:
             for prepared in batch[len(pids):]:
@@ -242,32 +257,74 @@ class Zygote:
         spares = []
         for prepared, pid in zip(batch, pids):  # noqa: B905 - runs on Python 3.8+; batch may be longer
             prepared.theirs.close()
-            if prepared.status_w >= 0:
-                os.close(prepared.status_w)
-                os.set_blocking(prepared.status_r, False)
-            child = Child(prepared.cgroup, prepared.tmp, prepared.status_r)
+            child = Child(prepared.cgroup, prepared.tmp, prepared.init, prepared.lifeline_w)
+            if prepared.lifeline_r >= 0:
+                os.close(prepared.lifeline_r)
+                prepared.lifeline_r = prepared.lifeline_w = -1  # the child owns the write end now
             self.children[pid] = child
+            if child.init > 0:
+                self.inits[child.init] = pid
             spares.append(Spare(pid, prepared.ours, child))
         return spares
 
+    def _fork(self, prepared: _Prepared) -> int:
+        """Fork one environment's runtime: 0 in the runtime, its pid in the zygote.
+
+        With namespaces the zygote first makes a new PID namespace, whose first process (PID 1)
+        is the init started by :meth:`_start_init`; the runtime is then forked into it as PID 2,
+        with a new mount namespace, and the zygote returns to its own PID namespace. The runtime
+        is not PID 1 because the kernel ignores signals a namespace's PID 1 sends itself: it could
+        not ``os.abort()`` or ``kill -9`` itself. It is the zygote's child, not the init's: forking
+        it from a forked init would copy the zygote's page tables twice.
+        """
+        if not self.namespaces:
+            return os.fork()
+        jail.unshare(jail.CLONE_NEWPID)  # for the children made from now on
+        try:
+            prepared.init = self._start_init(prepared.lifeline_r)
+            try:
+                pid: int = jail.clone(jail.CLONE_NEWNS)
+            except OSError:
+                _stop(prepared.init)
+                prepared.init = -1
+                raise
+        except BaseException:
+            jail.setns(self.pidns, jail.CLONE_NEWPID)
+            raise
+        if pid != 0:
+            jail.setns(self.pidns, jail.CLONE_NEWPID)
+        return pid
+
+    def _start_init(self, lifeline: int) -> int:
+        """Start the init of the PID namespace just made: the native program by ``posix_spawn``
+        (``vfork`` and ``exec``: it shares nothing of the zygote's memory), else a forked Python
+        loop (:func:`_init`). It reaps the namespace's orphans until ``lifeline`` closes."""
+        if self.init_fd >= 0:
+            return os.posix_spawn(f"/proc/self/fd/{self.init_fd}", ["lamina-init", str(LIFELINE_FD)], {},
+                                  file_actions=[(os.POSIX_SPAWN_DUP2, lifeline, LIFELINE_FD)], setsid=True)
+        pid = os.fork()
+        if pid == 0:
+            _init(lifeline)
+        return pid
+
     def _prepare(self) -> _Prepared:
-        """What one spare needs before its fork: a cgroup, a private /tmp without namespaces, the
-        status pipe from its init and the socket pair on which it gets its assignment."""
+        """What one spare needs before its fork: a cgroup, a private /tmp without namespaces, its
+        init's lifeline and the socket pair on which it gets its assignment."""
         cgroup = self.cgroups.acquire(128, 1024) if self.cgroups else None
         self.forked += 1
         tmp = None if self.namespaces else jail.private_tmp(self.config["tmp_root"], f"{self.pid}-{self.forked}")
-        status_r, status_w = -1, -1
+        lifeline_r, lifeline_w = -1, -1
         try:
             if self.namespaces:
-                status_r, status_w = os.pipe2(os.O_CLOEXEC)
+                lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         except OSError:
-            for fd in (status_r, status_w):
+            for fd in (lifeline_r, lifeline_w):
                 if fd >= 0:
                     os.close(fd)
             self._release(cgroup, tmp)
             raise
-        return _Prepared(cgroup, tmp, status_r, status_w, ours, theirs)
+        return _Prepared(cgroup, tmp, lifeline_r, lifeline_w, ours, theirs)
 
     def _discard(self, prepared: _Prepared) -> None:
         """Undo :meth:`_prepare` for a spare that was never forked."""
@@ -280,18 +337,17 @@ class Zygote:
         if tmp:
             jail.remove_tree(tmp)
 
-    def _child(self, channel: socket.socket, cgroup: str | None, tmp: str | None, status_fd: int) -> None:
-        """Runs in a new environment's first process; never returns.
+    def _child(self, channel: socket.socket, cgroup: str | None, tmp: str | None) -> None:
+        """Runs in a new environment's runtime process (see :meth:`_fork`); never returns.
 
-        In a PID namespace this process becomes the namespace's init (see :func:`_init`) and the
-        runtime runs as its child, PID 2: the kernel ignores signals a namespace's PID 1 sends
-        itself, so a runtime running as PID 1 could not ``os.abort()`` or ``kill -9`` itself.
-        The runtime then waits on ``channel`` for its assignment (see :meth:`_assigned`).
+        It waits on ``channel`` for its assignment (see :meth:`_assigned`).
         """
         try:
             os.setsid()  # own process group: killing it takes grandchildren along
             self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            if not self.namespaces and os.getppid() != self.pid:  # zygote died before prctl
+            # The zygote died before prctl? (In a PID namespace the parent is outside it, so
+            # getppid() says 0; there the init's lifeline ends the namespace instead.)
+            if not self.namespaces and os.getppid() != self.pid:
                 os._exit(1)
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_DFL)
@@ -299,14 +355,9 @@ class Zygote:
             # Nothing of the zygote's stays open here: not its socket, not other environments' pipes
             # and channels (a spare keeping another's channel open would hide that one's EOF), and
             # the runtime's fd numbers start low, under its RLIMIT_NOFILE.
-            _close_fds_except(0, 1, 2, channel.fileno(), status_fd, self.init_fd)
+            _close_fds_except(0, 1, 2, channel.fileno())
             if cgroup is not None and self.cgroups is not None:
                 self.cgroups.attach_self(cgroup)
-            if self.namespaces:
-                runtime = os.fork()
-                if runtime != 0:
-                    _init(runtime, status_fd, self.init_fd)
-                self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             data, fds, _flags, _addr = socket.recv_fds(channel, MAX_MESSAGE, 2)
             if not data or not fds:
                 os._exit(0)  # the zygote went away before assigning work
@@ -387,6 +438,9 @@ class Zygote:
             os._exit(1)
 
     def reap(self) -> None:
+        """Reap what ended. An environment has ended when its runtime and its init both have:
+        the runtime's end closes the init's lifeline, and the init's end (the kernel kills what is
+        left in the namespace first) empties its cgroup for the pool."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -394,65 +448,104 @@ class Zygote:
                 return
             if pid == 0:
                 return
-            child = self.children.pop(pid, None)
+            runtime = self.inits.pop(pid, None)
+            if runtime is not None:  # an init; its runtime may still be ending
+                child = self.children.get(runtime)
+                if child is not None:
+                    child.init = -1
+                    if child.status is not None:
+                        self._ended(runtime, child)
+                continue
+            child = self.children.get(pid)
+            if child is None:
+                continue
+            child.status = status
             spare = next((spare for spare in self.spares if spare.pid == pid), None)
             if spare is not None:
                 self.spares.remove(spare)
                 spare.channel.close()
-            oom = False
-            peak = 0
-            if child is not None and child.status_fd >= 0:
-                status = _reported_status(child.status_fd, status)
-                os.close(child.status_fd)
-            if child is not None:
-                if child.cgroup is not None and self.cgroups is not None:
-                    peak = self.cgroups.peak_bytes(child.cgroup)
-                    oom = self.cgroups.release(child.cgroup)
-                if child.tmp:
-                    jail.remove_tree(child.tmp)
-            if spare is None:
-                self.send({"exit": pid, "status": status, "oom": oom, "peak": peak})
+            if child.lifeline >= 0:
+                os.close(child.lifeline)
+                child.lifeline = -1
+            if child.init > 0:
+                _kill(child.init)  # no need to wait for the init to notice its lifeline
+            else:
+                self._ended(pid, child)
+
+    def _ended(self, pid: int, child: Child) -> None:
+        """Return an ended environment's cgroup to the pool and report its end."""
+        del self.children[pid]
+        oom = False
+        peak = 0
+        if child.cgroup is not None and self.cgroups is not None:
+            peak = self.cgroups.peak_bytes(child.cgroup)
+            oom = self.cgroups.release(child.cgroup)
+        if child.tmp:
+            jail.remove_tree(child.tmp)
+        if not child.spare:
+            self.send({"exit": pid, "status": child.status, "oom": oom, "peak": peak})
 
     def shutdown(self) -> None:
         for spare in self.spares:
             spare.channel.close()
-        for pid in self.children:
+        for pid, child in self.children.items():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+            if child.init > 0:
+                _kill(child.init)
         for pid, child in list(self.children.items()):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+            for process in (pid, child.init):
+                if process > 0:
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(process, 0)
             if child.tmp:
                 jail.remove_tree(child.tmp)
-            if child.status_fd >= 0:
-                os.close(child.status_fd)
+            if child.lifeline >= 0:
+                os.close(child.lifeline)
         if self.cgroups is not None:
             self.cgroups.close()
 
 
-def _init(runtime: int, status_fd: int, program_fd: int = -1) -> None:
-    """PID 1 of an environment's namespace: reap every process, report the runtime's wait status
-    on ``status_fd`` when it ends, then exit (the kernel then kills what is left). Never returns.
+def _init(lifeline: int) -> None:
+    """PID 1 of an environment's namespace without the native init (lamina.sandbox.init), in a
+    process forked from the zygote: the same work in Python. Reap every process until ``lifeline``
+    ends, then exit (the kernel then kills what is left). Never returns."""
+    try:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        _close_fds_except(lifeline)
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        poller = select.poll()
+        poller.register(lifeline, select.POLLIN)
+        poller.register(wake_r, select.POLLIN)
+        while True:
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+            ready = dict(poller.poll())
+            if lifeline in ready:
+                os._exit(0)
+            if wake_r in ready:
+                os.read(wake_r, 4096)
+    finally:
+        os._exit(0)
 
-    With ``program_fd`` (the native init, see lamina.sandbox.init) the process becomes that small
-    program, which does the same, and gives back the zygote's Python heap it would otherwise keep."""
-    _close_fds_except(status_fd, program_fd)
-    if program_fd >= 0:
-        try:
-            os.set_inheritable(status_fd, True)
-            os.execve(program_fd, ["lamina-init", str(runtime), str(status_fd)], {})
-        except OSError:
-            os.close(program_fd)  # the Python loop below does the same work
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            os._exit(0)
-        except InterruptedError:
-            continue
-        if pid == runtime:
-            os.write(status_fd, status.to_bytes(4, "little"))
-            os._exit(0)
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _stop(pid: int) -> None:
+    """SIGKILL a child and reap it."""
+    _kill(pid)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _close_fds_except(*keep: int) -> None:
@@ -463,15 +556,6 @@ def _close_fds_except(*keep: int) -> None:
             os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, 65536)
-
-
-def _reported_status(fd: int, fallback: int) -> int:
-    """The runtime's wait status as its namespace's init reported it, else the init's own."""
-    try:
-        data = os.read(fd, 4)
-    except OSError:
-        return fallback
-    return int.from_bytes(data, "little") if len(data) == 4 else fallback
 
 
 def _receive(sock: socket.socket) -> tuple[bytes, list[int]]:
@@ -490,6 +574,7 @@ def _receive(sock: socket.socket) -> tuple[bytes, list[int]]:
 
 def serve(fd: int, config: dict[str, Any]) -> None:
     sock = socket.socket(fileno=fd)
+    sock.set_inheritable(False)  # a spawned init must not keep the platform's socket open
     zygote = Zygote(sock, config)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)

@@ -1,11 +1,10 @@
 """The native init of an environment's PID namespace (lamina.sandbox.init): built with the
-machine's C compiler, it reaps its children and reports the runtime's wait status."""
+machine's C compiler, it reaps every child and ends when the zygote closes its lifeline."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -24,36 +23,34 @@ def test_it_is_built_once_and_cached(tmp_path: Path) -> None:
     assert os.stat(first).st_mtime_ns == stamp  # not rebuilt
 
 
-def run_as_init(program: str, runtime_action: str) -> int:
-    """Fork a process that forks a 'runtime' (which does ``runtime_action``), then execs the init;
-    returns the wait status the init reported."""
-    read_end, write_end = os.pipe()
-    parent = os.fork()
-    if parent == 0:  # the environment's first process
-        os.close(read_end)
-        runtime = os.fork()
-        if runtime == 0:
-            if runtime_action == "exit 7":
-                os._exit(7)
-            os.kill(os.getpid(), signal.SIGKILL)
-        orphan = os.fork()  # another process the init must reap, which ends after the runtime
-        if orphan == 0:
-            time.sleep(0.2)
-            os._exit(0)
-        os.set_inheritable(write_end, True)
-        os.execv(program, ["lamina-init", str(runtime), str(write_end)])
-    os.close(write_end)
-    data = os.read(read_end, 4)
-    os.close(read_end)
-    _, status = os.waitpid(parent, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    return int.from_bytes(data, "little")
-
-
-def test_the_runtime_wait_status_is_reported(tmp_path: Path) -> None:
+def test_it_reaps_every_child_and_exits_when_the_lifeline_closes(tmp_path: Path) -> None:
     program = native_init.build(tmp_path)
     assert program is not None
-    status = run_as_init(program, "exit 7")
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 7
-    status = run_as_init(program, "kill -9")
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    read_end, write_end = os.pipe()
+    init = os.fork()
+    if init == 0:  # becomes the init, with two children: one ends at once, one a little later
+        os.close(write_end)
+        for delay in (0.0, 0.2):
+            if os.fork() == 0:
+                time.sleep(delay)
+                os._exit(3)
+        os.set_inheritable(read_end, True)
+        os.execv(program, ["lamina-init", str(read_end)])
+    os.close(read_end)
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _children(init):  # a zombie stays listed until reaped
+            time.sleep(0.02)
+        assert _children(init) == [], "the init left its children unreaped"
+        assert os.waitpid(init, os.WNOHANG) == (0, 0), "the init ended before its lifeline closed"
+    finally:
+        os.close(write_end)
+    deadline = time.monotonic() + 5
+    while (ended := os.waitpid(init, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ended[0] == init and os.WIFEXITED(ended[1]) and os.WEXITSTATUS(ended[1]) == 0
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return [int(child) for child in children.read().split()]

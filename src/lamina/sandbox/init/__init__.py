@@ -1,9 +1,10 @@
 """The native init of an environment's PID namespace (``init.c``), built on first use.
 
-An environment in a PID namespace has two processes: its init (PID 1, which reaps and reports the
-runtime's exit) and the runtime. Both are forked from the zygote, so the init would otherwise carry
-private copies of the pages of the zygote's Python heap it touches: about 0.5 MB per environment
-(docs/performance.md, "PSS per idle environment"). The init execs this small C program instead.
+An environment in a PID namespace has two processes, both the zygote's children: its init (PID 1,
+which reaps the namespace's orphans until the zygote closes its lifeline) and the runtime (PID 2).
+The zygote starts this small C program as the init with ``posix_spawn``: no copy of its Python
+heap, which a forked init would carry (about 0.5 MB per environment, docs/performance.md, "PSS per
+idle environment"), and no copy of its page tables.
 
 :func:`build` compiles it with the machine's C compiler into the data directory, once per source
 version; without a compiler it answers None and the zygote keeps its Python init (same behaviour,
