@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from lamina.sandbox import jail
-from tests.conftest import Server, children_of, create_python_function, invoke_json, start_server, wait_for
+from tests.conftest import (
+    Server,
+    children_of,
+    create_python_function,
+    invoke_json,
+    process_alive,
+    start_server,
+    wait_for,
+)
 from tests.integration.test_isolation import _require, features  # noqa: F401 - a fixture
 
 ROOT = "/sys/fs/cgroup"
@@ -74,8 +82,12 @@ def test_a_killed_zygotes_tree_is_swept_and_a_live_one_kept(tmp_path: Path,
     try:
         zygote = _invoked(first)
         dead = f"lamina-{zygote}"
+        orphans = children_of(zygote)  # each environment's runtime and, with namespaces, its init
+        assert orphans
         os.kill(zygote, signal.SIGKILL)
-        # Its environments die with it (PR_SET_PDEATHSIG); the tree stays behind, empty.
+        # Its environments die with it (PR_SET_PDEATHSIG for the runtimes; each init's lifeline
+        # closes); the tree stays behind, empty.
+        assert wait_for(lambda: not any(process_alive(pid) for pid in orphans), timeout=10), orphans
         assert wait_for(lambda: all(not _procs(tree) for tree in _subtrees(dead)), timeout=10)
         assert _trees(dead), "the killed zygote's tree should still be there before a sweep"
         second = start_server(tmp_path / "second")
