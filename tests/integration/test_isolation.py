@@ -185,8 +185,10 @@ INIT_PROBE = """
 def handler(event, context):
     with open("/proc/1/cmdline", "rb") as f:
         init = f.read().split(b"\\0")[0].decode()
+    with open("/proc/1/comm") as f:
+        name = f.read().strip()
     import os
-    return {"init": init, "pid": os.getpid()}
+    return {"init": init, "name": name, "pid": os.getpid()}
 """
 
 
@@ -197,4 +199,4 @@ def test_the_namespace_init_is_the_native_program(lambda_client: Any, features: 
     name = create_python_function(lambda_client, INIT_PROBE)
     found, error = _invoke(lambda_client, name)
     assert error is None, found
-    assert found == {"init": "lamina-init", "pid": 2}
+    assert found == {"init": "lamina-init", "name": "lamina-init", "pid": 2}

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -23,6 +24,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     int lifeline = atoi(argv[1]);
+    /* Started from /proc/self/fd/N, its name would be "N" in ps and top. */
+    prctl(PR_SET_NAME, "lamina-init", 0, 0, 0);
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
