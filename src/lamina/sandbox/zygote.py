@@ -196,7 +196,9 @@ class Zygote:
                 self.cgroups.set_memory(child.cgroup, message["memory_mb"])
             socket.send_fds(spare.channel, [json.dumps(message).encode()], fds)
         except OSError as error:
-            os.killpg(spare.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # no group yet if it has not run
+                os.killpg(spare.pid, signal.SIGKILL)
+            _kill(spare.pid)
             self.send({"id": message["id"], "error": f"cannot start an environment: {error}"})
             return
         finally:
@@ -300,8 +302,13 @@ class Zygote:
         (``vfork`` and ``exec``: it shares nothing of the zygote's memory), else a forked Python
         loop (:func:`_init`). It reaps the namespace's orphans until ``lifeline`` closes."""
         if self.init_fd >= 0:
-            return os.posix_spawn(f"/proc/self/fd/{self.init_fd}", ["lamina-init", str(LIFELINE_FD)], {},
-                                  file_actions=[(os.POSIX_SPAWN_DUP2, lifeline, LIFELINE_FD)], setsid=True)
+            try:
+                return os.posix_spawn(f"/proc/self/fd/{self.init_fd}", ["lamina-init", str(LIFELINE_FD)], {},
+                                      file_actions=[(os.POSIX_SPAWN_DUP2, lifeline, LIFELINE_FD)], setsid=True)
+            except OSError as error:  # say so once, and keep starting environments
+                os.write(2, f"lamina: the native init did not start ({error}); a Python init from now on\n".encode())
+                os.close(self.init_fd)
+                self.init_fd = -1
         pid = os.fork()
         if pid == 0:
             _init(lifeline)

@@ -17,17 +17,18 @@ from typing import Any
 import pytest
 from tests.conftest import process_alive, wait_for
 
+from lamina.sandbox import init as native_init
 from lamina.sandbox.environment import Spec
 from lamina.sandbox.spawner import Spawner, Zygote, ZygoteConfig, kill_environment
 
 
 @contextlib.asynccontextmanager
-async def _zygote(tmp_path: Path, isolation: str = "off") -> AsyncIterator[Zygote]:
+async def _zygote(tmp_path: Path, isolation: str = "off", init: str | None = None) -> AsyncIterator[Zygote]:
     """A started zygote (without isolation unless asked), for ``_request(tmp_path, ...)``."""
     code = tmp_path / "code"
     code.mkdir()
     # With isolation, the code folder is what an environment must not see beyond its /var/task.
-    spawner = Spawner(ZygoteConfig(isolation, str(code), (str(code),), str(tmp_path)))
+    spawner = Spawner(ZygoteConfig(isolation, str(code), (str(code),), str(tmp_path), init))
     try:
         zygote = spawner.zygote(sys.executable)
         await asyncio.wait_for(zygote.features(), 30)
@@ -70,15 +71,25 @@ def test_an_exit_read_together_with_the_pid_still_reaches_the_environment(tmp_pa
     assert exits == [3]
 
 
-@pytest.mark.parametrize("isolation", ["off", "auto"])
-def test_requests_waiting_together_each_get_their_own_environment(tmp_path: Path, isolation: str) -> None:
+@pytest.mark.parametrize(("isolation", "init"), [("off", None), ("auto", None), ("auto", "native"), ("auto", "broken")])
+def test_requests_waiting_together_each_get_their_own_environment(tmp_path: Path, isolation: str,
+                                                                  init: str | None) -> None:
     """More requests than one batch of forks, all waiting when the zygote reads: every one gets its
-    own environment, its own output and its own exit."""
+    own environment, its own output and its own exit. With isolation, whichever init the PID
+    namespaces get: the Python one, the native one, or the Python one after the native one failed
+    to start (here: a file that is not a program)."""
     count = 20
     exits: dict[int, int] = {}
+    program = None
+    if init == "native":
+        program = native_init.build(tmp_path / "bin")
+        assert program is not None
+    elif init == "broken":
+        program = str(tmp_path / "not-a-program")
+        Path(program).write_text("not a program\n")
 
     async def main() -> None:
-        async with _zygote(tmp_path, isolation) as zygote:
+        async with _zygote(tmp_path, isolation, program) as zygote:
             done = asyncio.get_running_loop().create_future()
 
             def on_exit(index: int) -> Callable[[int, bool, int], None]:
