@@ -44,9 +44,10 @@ class Server:
         import boto3
         from botocore.config import Config
 
+        config.setdefault("retries", {"max_attempts": 1})
         return boto3.client(service, endpoint_url=self.endpoint, region_name=region,
                             aws_access_key_id="test", aws_secret_access_key="test",
-                            config=Config(retries={"max_attempts": 1}, read_timeout=120, **config))
+                            config=Config(read_timeout=120, **config))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

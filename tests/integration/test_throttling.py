@@ -14,6 +14,8 @@ SLOW = "import time\ndef handler(e, c):\n    time.sleep(1)\n    return 'done'\n"
 
 def test_reserved_concurrency_caps_a_function(server: Server, lambda_client: Any) -> None:
     name = create_python_function(lambda_client, SLOW, Timeout=10)
+    # No retries: a throttled call retried after the first call's second ends would succeed.
+    no_retries = server.client(retries={"max_attempts": 0})
     answer = lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
     assert answer["ReservedConcurrentExecutions"] == 1
     assert lambda_client.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 1
@@ -22,8 +24,8 @@ def test_reserved_concurrency_caps_a_function(server: Server, lambda_client: Any
 
     def call() -> None:
         try:
-            outcomes.append(lambda_client.invoke(FunctionName=name)["StatusCode"])
-        except lambda_client.exceptions.TooManyRequestsException as error:
+            outcomes.append(no_retries.invoke(FunctionName=name)["StatusCode"])
+        except no_retries.exceptions.TooManyRequestsException as error:
             outcomes.append(error.response)
 
     threads = [threading.Thread(target=call) for _ in range(3)]
