@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
 from base64 import b64decode
@@ -295,3 +296,27 @@ def test_cpu_share_is_proportional_to_memory(tmp_path: Path, features: dict[str,
         assert abs(value[128] / value[1769] - 128 / 1769) < 0.01, settings
     finally:
         server.stop()
+
+
+def test_an_environment_whose_init_is_killed_ends_and_the_function_goes_on(
+        tmp_path: Path, features: dict[str, Any]) -> None:  # noqa: F811
+    """SIGKILL to a namespace's init from outside: the kernel kills the runtime with it, the zygote
+    reaps both and reports the end, and the next invoke gets a new environment."""
+    _require(features, "namespaces")
+    server = start_server(tmp_path / "data")
+    try:
+        client = server.client()
+        name = create_python_function(client, TAGGED)
+        answer, payload = invoke_json(client, name)
+        assert "FunctionError" not in answer, payload
+        first = payload["environment"]
+        processes = _environment_processes(first)
+        runtime = pid_named(first)
+        [init] = processes - {runtime}
+        os.kill(init, signal.SIGKILL)
+        assert wait_for(lambda: not any(process_alive(pid) for pid in processes), timeout=10), processes
+        answer, payload = invoke_json(client, name, {"echo": "again"})
+        assert "FunctionError" not in answer and payload["echo"] == "again", payload
+        assert payload["environment"] != first
+    finally:
+        assert server.stop() == 0, server.log()
