@@ -353,21 +353,25 @@ class LaminaServer:
     def environment_pids(self) -> list[int]:
         """Live execution environments, one pid each: its runtime. The zygotes' children are the
         runtimes and, with PID namespaces, each namespace's init beside its runtime."""
-        return [pid for zygote in self.zygotes() for pid in children_of(zygote) if not self._is_init(pid)]
+        return [pid for pid in self._zygote_children() if not self._is_init(pid)]
 
     def environment_trees(self, exclude: Collection[int] = ()) -> dict[int, list[int]]:
         """For each live environment (its runtime's pid, but those in ``exclude``): every process of
         it, the runtime, the init of its PID namespace and anything either has below it."""
-        children = [pid for zygote in self.zygotes() for pid in children_of(zygote)]
+        children = self._zygote_children()
         init_in = {pid_namespace(pid): pid for pid in children if self._is_init(pid)}
         runtimes = [pid for pid in children if not self._is_init(pid) and pid not in exclude]
-        inits = {runtime: init_in.get(pid_namespace(runtime)) for runtime in runtimes}
-        below = descendants([*runtimes, *(init for init in inits.values() if init is not None)])
-        return {runtime: below[runtime] + (below[init] if init is not None else []) for runtime, init in inits.items()}
+        namespace_init = {runtime: init_in.get(pid_namespace(runtime)) for runtime in runtimes}
+        below = descendants([*runtimes, *(init for init in namespace_init.values() if init is not None)])
+        return {runtime: below[runtime] + (below[init] if init is not None else [])
+                for runtime, init in namespace_init.items()}
 
     def environment_processes(self) -> list[int]:
         """Every process of every live environment (runtime, namespace init, anything they started)."""
         return [pid for tree in self.environment_trees().values() for pid in tree]
+
+    def _zygote_children(self) -> list[int]:
+        return [pid for zygote in self.zygotes() for pid in children_of(zygote)]
 
     def _is_init(self, pid: int) -> bool:
         if pid not in self._init_of:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROLE, Server, invoke_json, make_zip, unique_name
+from tests.conftest import ROLE, Server, invoke_json, log_tail, make_zip, unique_name
 
 BOOTSTRAP = f'#!/bin/sh\nexec {sys.executable} -m awslambdaric "$_HANDLER"\n'
 APP = """
@@ -50,7 +49,7 @@ def test_awslambdaric_answers(lambda_client: Any, ric_function: str) -> None:
     assert payload["memory"] == "128"
     assert 0 < payload["remaining"] <= 10_000
     assert payload["runtime"] == "AWS_Lambda_provided.al2023"
-    tail = base64.b64decode(answer["LogResult"]).decode()
+    tail = log_tail(answer)
     assert "awslambdaric handled" in tail and "REPORT RequestId: " in tail
 
     # The same process serves the next invocation (awslambdaric loops on invocation/next).
@@ -120,7 +119,7 @@ def test_awslambdaric_packaged_in_the_zip(lambda_client: Any) -> None:
                                   Timeout=10, Code={"ZipFile": make_zip(files, modes={"bootstrap": 0o755})})
     lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
     answer, payload = invoke_json(lambda_client, name, {}, LogType="Tail")
-    assert "FunctionError" not in answer, (payload, base64.b64decode(answer["LogResult"]).decode())
+    assert "FunctionError" not in answer, (payload, log_tail(answer))
     assert payload["awslambdaric"].startswith("/var/task/awslambdaric/"), payload
     assert payload["simplejson"].startswith("/var/task/simplejson/"), payload
     assert payload["python"].split()[0] == ".".join(map(str, sys.version_info[:3])), payload

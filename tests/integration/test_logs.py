@@ -4,7 +4,6 @@ nothing lost on a clean shutdown."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import Server, create_python_function, invoke_json, start_server, unique_name, wait_for
+from tests.conftest import Server, create_python_function, invoke_json, log_tail, start_server, unique_name, wait_for
 
 CHATTY = """
 import json
@@ -185,7 +184,7 @@ def test_json_logging_config(server: Server) -> None:
     name = create_python_function(client, JSON_LOGGER, LoggingConfig={
         "LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "INFO", "LogGroup": group})
     answer = client.invoke(FunctionName=name, LogType="Tail")
-    records = [json.loads(line) for line in base64.b64decode(answer["LogResult"]).decode().splitlines()]
+    records = [json.loads(line) for line in log_tail(answer).splitlines()]
     kinds = [r.get("type") for r in records]
     assert kinds == ["platform.initStart", "platform.initReport", "platform.start", None, "platform.report"]
     assert records[3]["message"] == "careful"   # the DEBUG line and the print (INFO) are dropped
@@ -202,13 +201,13 @@ def test_system_log_level_filters_platform_records(server: Server) -> None:
     client = server.client()
     quiet = create_python_function(client, JSON_LOGGER, LoggingConfig={
         "LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "WARN"})
-    lines = base64.b64decode(client.invoke(FunctionName=quiet, LogType="Tail")["LogResult"]).decode().splitlines()
+    lines = log_tail(client.invoke(FunctionName=quiet, LogType="Tail")).splitlines()
     records = [json.loads(line) for line in lines]
     assert [r.get("type") for r in records] == [None], records
     assert records[0]["message"] == "careful"
     chatty = create_python_function(client, JSON_LOGGER, LoggingConfig={
         "LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "DEBUG"})
-    lines = base64.b64decode(client.invoke(FunctionName=chatty, LogType="Tail")["LogResult"]).decode().splitlines()
+    lines = log_tail(client.invoke(FunctionName=chatty, LogType="Tail")).splitlines()
     kinds = [json.loads(line).get("type") for line in lines]
     assert "platform.runtimeDone" in kinds and "platform.report" in kinds and "platform.start" in kinds, kinds
 

@@ -18,8 +18,7 @@ class MemoryProbe:
     """``pid`` is the environment's runtime process."""
 
     def __init__(self, pid: int, cgroup_dir: str | None) -> None:
-        self._pid = pid
-        self._status = -1
+        self._status = _open(f"/proc/{pid}/status")
         self._hwm_mb = 0
         self._reads = 0
         self._cgroup = -1
@@ -29,9 +28,6 @@ class MemoryProbe:
                 self._cgroup = _open(f"{cgroup_dir}/memory.peak")
 
     def peak_mb(self) -> int:
-        if self._status < 0 and self._pid:
-            self._status = _open(f"/proc/{self._pid}/status")
-            self._pid = 0
         peak = 0
         if self._cgroup >= 0 and self._hwm_mb:
             # The runtime's resident peak hardly moves once warm; the cgroup's high-water mark does

@@ -119,9 +119,7 @@ class _Prepared:
 
     def close(self) -> None:
         """Close the descriptors (when the spare was never forked)."""
-        for fd in (self.lifeline_r, self.lifeline_w):
-            if fd >= 0:
-                os.close(fd)
+        _close(self.lifeline_r, self.lifeline_w)
         self.ours.close()
         self.theirs.close()
 
@@ -196,9 +194,7 @@ class Zygote:
                 self.cgroups.set_memory(child.cgroup, message["memory_mb"])
             socket.send_fds(spare.channel, [json.dumps(message).encode()], fds)
         except OSError as error:
-            with contextlib.suppress(ProcessLookupError):  # no group yet if it has not run
-                os.killpg(spare.pid, signal.SIGKILL)
-            _kill(spare.pid)
+            _kill_environment(spare.pid)
             self.send({"id": message["id"], "error": f"cannot start an environment: {error}"})
             return
         finally:
@@ -259,10 +255,8 @@ class Zygote:
         spares = []
         for prepared, pid in zip(batch, pids):  # noqa: B905 - runs on Python 3.8+; batch may be longer
             prepared.theirs.close()
+            _close(prepared.lifeline_r)  # the init's; the write end goes to the Child
             child = Child(prepared.cgroup, prepared.tmp, prepared.init, prepared.lifeline_w)
-            if prepared.lifeline_r >= 0:
-                os.close(prepared.lifeline_r)
-                prepared.lifeline_r = prepared.lifeline_w = -1  # the child owns the write end now
             self.children[pid] = child
             if child.init > 0:
                 self.inits[child.init] = pid
@@ -284,13 +278,11 @@ class Zygote:
         jail.unshare(jail.CLONE_NEWPID)  # for the children made from now on
         try:
             prepared.init = self._start_init(prepared.lifeline_r)
-            try:
-                pid: int = jail.clone(jail.CLONE_NEWNS)
-            except OSError:
+            pid: int = jail.clone(jail.CLONE_NEWNS)
+        except BaseException:
+            if prepared.init > 0:
                 _stop(prepared.init)
                 prepared.init = -1
-                raise
-        except BaseException:
             jail.setns(self.pidns, jail.CLONE_NEWPID)
             raise
         if pid != 0:
@@ -326,9 +318,7 @@ class Zygote:
                 lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         except OSError:
-            for fd in (lifeline_r, lifeline_w):
-                if fd >= 0:
-                    os.close(fd)
+            _close(lifeline_r, lifeline_w)
             self._release(cgroup, tmp)
             raise
         return _Prepared(cgroup, tmp, lifeline_r, lifeline_w, ours, theirs)
@@ -338,11 +328,12 @@ class Zygote:
         prepared.close()
         self._release(prepared.cgroup, prepared.tmp)
 
-    def _release(self, cgroup: str | None, tmp: str | None) -> None:
-        if cgroup and self.cgroups:
-            self.cgroups.release(cgroup)
+    def _release(self, cgroup: str | None, tmp: str | None) -> bool:
+        """Return a cgroup to the pool and remove a private /tmp; True if the cgroup saw an OOM kill."""
+        oom = bool(cgroup and self.cgroups and self.cgroups.release(cgroup))
         if tmp:
             jail.remove_tree(tmp)
+        return oom
 
     def _child(self, channel: socket.socket, cgroup: str | None, tmp: str | None) -> None:
         """Runs in a new environment's runtime process (see :meth:`_fork`); never returns.
@@ -482,13 +473,8 @@ class Zygote:
     def _ended(self, pid: int, child: Child) -> None:
         """Return an ended environment's cgroup to the pool and report its end."""
         del self.children[pid]
-        oom = False
-        peak = 0
-        if child.cgroup is not None and self.cgroups is not None:
-            peak = self.cgroups.peak_bytes(child.cgroup)
-            oom = self.cgroups.release(child.cgroup)
-        if child.tmp:
-            jail.remove_tree(child.tmp)
+        peak = self.cgroups.peak_bytes(child.cgroup) if child.cgroup and self.cgroups else 0
+        oom = self._release(child.cgroup, child.tmp)
         if not child.spare:
             self.send({"exit": pid, "status": child.status, "oom": oom, "peak": peak})
 
@@ -496,8 +482,7 @@ class Zygote:
         for spare in self.spares:
             spare.channel.close()
         for pid, child in self.children.items():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+            _kill_environment(pid)
             if child.init > 0:
                 _kill(child.init)
         for pid, child in list(self.children.items()):
@@ -507,8 +492,7 @@ class Zygote:
                         os.waitpid(process, 0)
             if child.tmp:
                 jail.remove_tree(child.tmp)
-            if child.lifeline >= 0:
-                os.close(child.lifeline)
+            _close(child.lifeline)
         if self.cgroups is not None:
             self.cgroups.close()
 
@@ -546,6 +530,21 @@ def _init(lifeline: int) -> None:
 def _kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def _kill_environment(pid: int) -> None:
+    """SIGKILL a runtime's process group, and the runtime itself, which has no group of its own
+    until its ``setsid``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    _kill(pid)
+
+
+def _close(*fds: int) -> None:
+    """Close each of ``fds`` that is open (negative numbers are none)."""
+    for fd in fds:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _stop(pid: int) -> None:

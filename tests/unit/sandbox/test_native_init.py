@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import children_of, wait_for
 
 from lamina.sandbox import init as native_init
 
@@ -38,10 +39,12 @@ def test_it_reaps_every_child_and_exits_when_the_lifeline_closes(tmp_path: Path)
         os.execv(program, ["lamina-init", str(read_end)])
     os.close(read_end)
     try:
+        # Both children are forked before the exec: once it is the init, they are there to reap.
+        assert wait_for(lambda: _name(init).startswith("lamina-init"), timeout=5), _name(init)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and _children(init):  # a zombie stays listed until reaped
+        while time.monotonic() < deadline and children_of(init):  # a zombie counts until reaped
             time.sleep(0.02)
-        assert _children(init) == [], "the init left its children unreaped"
+        assert children_of(init) == [], "the init left its children unreaped"
         assert os.waitpid(init, os.WNOHANG) == (0, 0), "the init ended before its lifeline closed"
     finally:
         os.close(write_end)
@@ -51,6 +54,8 @@ def test_it_reaps_every_child_and_exits_when_the_lifeline_closes(tmp_path: Path)
     assert ended[0] == init and os.WIFEXITED(ended[1]) and os.WEXITSTATUS(ended[1]) == 0
 
 
-def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as children:
-        return [int(child) for child in children.read().split()]
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
