@@ -138,6 +138,9 @@ class _Connection(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self._server = server
         self._handler = server.handler
+        #: Made by the loop, which runs it. asyncio.get_running_loop() per request would cost a
+        #: getpid() system call each time (CPython 3.11 checks for a fork on every call).
+        self._loop = asyncio.get_running_loop()
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client = "127.0.0.1"
@@ -230,7 +233,7 @@ class _Connection(asyncio.Protocol):
                 self._transport.pause_reading()
             return
         self._busy = True
-        asyncio.get_running_loop().create_task(self._serve(request, keep_alive))
+        self._loop.create_task(self._serve(request, keep_alive))
 
     # answering
     def _request(self) -> Request:

@@ -31,11 +31,17 @@ from types import ModuleType
 #: Compiled together, in one group. The server's invoke path first, then what the telemetry
 #: process runs per invocation.
 MODULES = (
+    "lamina.clock",
     "lamina.ids",
     "lamina.httpd",
     "lamina.server",
     "lamina.aws.dispatch",
     "lamina.aws.restjson",
+    "lamina.aws.validate",
+    "lamina.aws.values",
+    "lamina.services.lambda_.shapes",
+    "lamina.registry.functions",
+    "lamina.registry.aliases",
     "lamina.services.apigatewayv2.protocol",  # subclasses RestJsonProtocol: interpreted classes cannot
     "lamina.invoker.invoker",
     "lamina.invoker.pool",

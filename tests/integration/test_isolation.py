@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import lamina
-from tests.conftest import Server, create_python_function
+from tests.conftest import Server, create_python_function, log_tail
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,23 @@ def test_memory_limit_kills_with_out_of_memory(lambda_client: Any, features: dic
     assert result["errorMessage"].endswith("Runtime exited with error: signal: killed")
     healthy = create_python_function(lambda_client, "def handler(e, c):\n    return 'fine'\n")
     assert _invoke(lambda_client, healthy) == ("fine", None)
+
+
+def test_max_memory_used_counts_a_child_process(lambda_client: Any, features: dict[str, Any]) -> None:
+    """The runtime reports the environment's peak with each result: its cgroup's high-water mark
+    counts a child process's memory, which the runtime's own resident peak does not."""
+    _require(features, "cgroup")
+    name = create_python_function(lambda_client, (
+        "import subprocess, sys\n"
+        "CHILD = 'b = bytearray(120 * 1024 * 1024); b[::4096] = bytes(len(b[::4096]))'\n"
+        "def handler(e, c):\n"
+        "    subprocess.run([sys.executable, '-c', CHILD], check=True)\n"
+        "    return 'done'\n"), MemorySize=512, Timeout=30)
+    answer = lambda_client.invoke(FunctionName=name, LogType="Tail")
+    assert json.loads(answer["Payload"].read()) == "done"
+    report = log_tail(answer)
+    used = int(report.split("Max Memory Used: ")[1].split(" MB")[0])
+    assert 120 <= used < 512, report
 
 
 def test_fork_bomb_is_contained(lambda_client: Any, features: dict[str, Any]) -> None:

@@ -103,6 +103,8 @@ class Invoker:
         #: Observability and metering hook: see :data:`Observer`.
         self.observers: list[Observer] = []
         self._reaper: asyncio.Task[None] | None = None
+        #: Set by start(): asyncio.get_running_loop() per invocation costs a getpid() system call.
+        self._loop: asyncio.AbstractEventLoop | None = None
         registry.subscribe(self._on_function_changed)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -110,7 +112,8 @@ class Invoker:
     def start(self) -> None:
         for fn in self._registry.all():
             self.gate.set_reserved(FunctionKey(fn.region, fn.name), fn.reserved_concurrency)
-        self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+        self._loop = asyncio.get_running_loop()
+        self._reaper = self._loop.create_task(self._reap_forever())
 
     async def close(self, grace_s: float = 30.0) -> None:
         """Let running invocations finish (up to ``grace_s``), then kill every environment."""
@@ -208,7 +211,8 @@ class Invoker:
                     future = env.submit(invocation, fn.timeout, deadline_ms=int(deadline * 1000))
                     limit_s = deadline - self._clock.time()
             # A timer, not asyncio.wait_for: wait_for costs a task and a shield per invocation.
-            timer = asyncio.get_running_loop().call_later(max(0.0, limit_s), _expire, future)
+            loop = self._loop or asyncio.get_running_loop()
+            timer = loop.call_later(max(0.0, limit_s), _expire, future)
             outcome = await future
             timer.cancel()
             if outcome is _TIMED_OUT:
@@ -347,7 +351,7 @@ class Invoker:
             output += f"[lamina: {outcome.dropped_output} bytes of output were dropped]\n"
         if output and not output.endswith("\n"):
             output += "\n"
-        if outcome.error_type == FunctionErrorType.EXIT_ERROR.value:
+        if outcome.error_type == _EXIT_ERROR:
             message = json.loads(outcome.body).get("errorMessage", "")
             output += f"{message}\n{outcome.error_type}\n"
         if fn.log_format == "JSON":
@@ -389,6 +393,8 @@ class _RetriedInit:
 
 #: Put in place of an outcome when the deadline passes first; a late result is then refused.
 _TIMED_OUT = Outcome(b"", "timeout")
+#: An enum member's ``.value`` runs Python code (enum.property) each time: read once.
+_EXIT_ERROR = FunctionErrorType.EXIT_ERROR.value
 
 
 def _expire(future: asyncio.Future[Outcome]) -> None:

@@ -15,8 +15,12 @@ platform → runtime
     ``S``  a refused result: fields ``[status, message]`` (the HTTP answer would have been 4xx).
 runtime → platform
     ``N``  ready for the next invocation (the Runtime API's ``GET next``).
-    ``R``  a result: fields ``[request id, content type]``; the body is the payload.
-    ``E``  an invocation error: fields ``[request id, error type, X-Ray cause]``; body as POSTed.
+    ``R``  a result: fields ``[request id, content type, peak]``; the body is the payload.
+    ``E``  an invocation error: fields ``[request id, error type, X-Ray cause, peak]``; body as
+           POSTed.
+
+``peak`` is the environment's peak memory so far in bytes, decimal, as the bootstrap measured it
+(its own peak resident set, and its cgroup's high-water mark when it has one); it may be missing.
     ``X``  an init error: fields ``[error type]``.
 
 The bootstrap sends ``R``/``E`` and ``N`` in one write. The semantics are the Runtime API's: the
@@ -29,6 +33,7 @@ import asyncio
 import json
 import os
 import struct
+from collections.abc import Callable
 from typing import cast
 
 from lamina.sandbox.runtime_api import RuntimeApiHandler
@@ -67,9 +72,12 @@ class FramedReply:
 class FramedChannel(asyncio.Protocol):
     """The platform's end of one environment's socket pair."""
 
-    def __init__(self, handler: RuntimeApiHandler, max_response_bytes: int) -> None:
+    def __init__(self, handler: RuntimeApiHandler, max_response_bytes: int,
+                 on_peak: Callable[[int], None] | None = None) -> None:
         self._handler = handler
         self._max = max_response_bytes
+        #: Told the peak memory (bytes) a result or error frame carries, before the handler sees it.
+        self._on_peak = on_peak
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         #: Body bytes of an oversized frame still to skip, and that frame's header.
@@ -155,14 +163,22 @@ class FramedChannel(asyncio.Protocol):
         if kind == b"N":
             handler.on_next(FramedReply(self))
         elif kind == b"R" and fields:
+            if len(fields) > 2:
+                self._peak(fields[2])
             self._answer(handler.on_response(fields[0].decode("latin-1"), body))
         elif kind == b"E" and fields:
+            if len(fields) > 3:
+                self._peak(fields[3])
             error_type = fields[1].decode("utf-8", "replace") if len(fields) > 1 else ""
             self._answer(handler.on_error(fields[0].decode("latin-1"), body, error_type))
         elif kind == b"X":
             handler.on_init_error(body, fields[0].decode("utf-8", "replace") if fields else "")
         else:
             self._refuse(400, f"Unknown frame {kind!r}")
+
+    def _peak(self, field: bytes) -> None:
+        if field.isdigit() and self._on_peak is not None:
+            self._on_peak(int(field))
 
     def _oversized(self) -> None:
         """The result just skipped was over the limit: the invocation fails as on AWS."""

@@ -44,6 +44,8 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 TASK_ROOT = "/var/task"
 SANDBOX_UID = 993
 MB = 1024 * 1024
+#: A memory cgroup's high-water mark in bytes: cgroup v1's name, then v2's.
+PEAK_FILES = ("memory.max_usage_in_bytes", "memory.peak")
 ONE_VCPU_MB = 1769
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -212,13 +214,23 @@ class Cgroups:
 
     def peak_bytes(self, name: str) -> int:
         directory = self.memory_dir(name)
-        for file in ("memory.max_usage_in_bytes", "memory.peak"):
+        for file in PEAK_FILES:
             try:
                 with open(f"{directory}/{file}") as source:
                     return int(source.read())
             except (OSError, ValueError):
                 continue
         return 0
+
+    def open_peak(self, name: str) -> int:
+        """The cgroup's memory high-water mark file, open for reading (-1 if there is none)."""
+        directory = self.memory_dir(name)
+        for file in PEAK_FILES:
+            try:
+                return os.open(f"{directory}/{file}", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+        return -1
 
     def release(self, name: str) -> bool:
         """Called when the environment is reaped: True if it was OOM-killed. Pools the cgroup."""

@@ -8,7 +8,6 @@ counts the pages shared with the zygote, as a process started on its own would h
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 MB = 1024 * 1024
@@ -28,33 +27,41 @@ class MemoryProbe:
                 self._cgroup = _open(f"{cgroup_dir}/memory.peak")
 
     def peak_mb(self) -> int:
-        peak = 0
+        peak = _cgroup_mb(self._cgroup) if self._cgroup >= 0 else 0
         if self._cgroup >= 0 and self._hwm_mb:
             # The runtime's resident peak hardly moves once warm; the cgroup's high-water mark does
             # the tracking, and /proc/PID/status (the costlier read) is re-read every 16th time.
             self._reads += 1
             if self._reads % 16:
-                with contextlib.suppress(OSError, ValueError):
-                    peak = -(-int(os.pread(self._cgroup, 64, 0)) // MB)
                 return max(peak, self._hwm_mb)
-        if self._cgroup >= 0:
-            with contextlib.suppress(OSError, ValueError):
-                peak = -(-int(os.pread(self._cgroup, 64, 0)) // MB)
         if self._status >= 0:
-            with contextlib.suppress(OSError, ValueError):
-                status = os.pread(self._status, 4096, 0)
-                start = status.find(b"VmHWM:")
-                if start >= 0:
-                    kb = int(status[start + 6:status.index(b"kB", start)])
-                    self._hwm_mb = -(-kb // 1024)
-                    peak = max(peak, self._hwm_mb)
-        return peak
+            self._hwm_mb = max(self._hwm_mb, _status_hwm_mb(self._status))
+        return max(peak, self._hwm_mb)
 
     def close(self) -> None:
         for fd in (self._status, self._cgroup):
             if fd >= 0:
                 os.close(fd)
         self._status = self._cgroup = -1
+
+
+# Plain try/except in both readers, not contextlib.suppress: a suppress object per read would cost
+# the warm invoke path about 1 µs.
+def _cgroup_mb(fd: int) -> int:
+    try:
+        return -(-int(os.pread(fd, 64, 0)) // MB)
+    except (OSError, ValueError):
+        return 0
+
+
+def _status_hwm_mb(fd: int) -> int:
+    """VmHWM from /proc/PID/status, in MB rounded up (0 if it cannot be read)."""
+    try:
+        status = os.pread(fd, 4096, 0)
+        start = status.find(b"VmHWM:")
+        return -(-int(status[start + 6:status.index(b"kB", start)]) // 1024) if start >= 0 else 0
+    except (OSError, ValueError):
+        return 0
 
 
 def _open(path: str) -> int:

@@ -13,7 +13,9 @@ platform → zygote  ``{"id": n, "env": {...}, "code": {"sha": ..., "path": ...}
                    "tmp_mb": t, "exec": [argv] | null}`` with fds attached (``SCM_RIGHTS``):
                    the write end of the environment's output pipe, and for Lamina's own
                    bootstrap the runtime's end of its channel (:mod:`lamina.sandbox.channel`),
-                   which the runtime finds as fd 3, named in ``_LAMINA_RUNTIME_FD``.
+                   which the runtime finds as fd 3, named in ``_LAMINA_RUNTIME_FD``; with a
+                   cgroup, that bootstrap also gets its memory high-water mark file as fd 4
+                   (``_LAMINA_PEAK_FD``).
 
 The zygote is every environment's parent: it reaps them, returns their cgroups to the pool and
 reports each exit. When the platform goes away (EOF, including after ``kill -9``) it kills every
@@ -25,6 +27,7 @@ from __future__ import annotations
 import array
 import contextlib
 import ctypes
+import fcntl
 import gc
 import importlib.util
 import json
@@ -41,6 +44,8 @@ PR_SET_PDEATHSIG = 1
 LIFELINE_FD = 3
 #: Where the runtime finds its end of the platform's channel (see lamina.sandbox.channel).
 CHANNEL_FD = 3
+#: Where the runtime finds its cgroup's memory high-water mark file (``_LAMINA_PEAK_FD``).
+PEAK_FD = 4
 MAX_MESSAGE = 1 << 20
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -374,6 +379,15 @@ class Zygote:
             # Output first, so a failure below is reported in the invocation's log.
             os.dup2(output_fd, 1)
             os.dup2(output_fd, 2)
+            peak_fd = -1
+            if channel_fd >= 0 and not message.get("exec") and cgroup is not None and self.cgroups is not None:
+                # Lamina's bootstrap reads its cgroup's high-water mark itself and sends it with each
+                # result, sparing the server a read per invocation. Opened before the mount namespace
+                # hides /sys and before the uid drop; moved above the fds set up below.
+                raw = self.cgroups.open_peak(cgroup)
+                if raw >= 0:
+                    peak_fd = fcntl.fcntl(raw, fcntl.F_DUPFD_CLOEXEC, PEAK_FD + 1)
+                    os.close(raw)
             env = dict(message["env"])
             if self.namespaces:
                 jail.enter_environment(message["code"]["path"], message.get("opt"), self.config["hide"],
@@ -404,6 +418,10 @@ class Zygote:
                 os.dup2(channel_fd, CHANNEL_FD)
                 env["_LAMINA_RUNTIME_FD"] = str(CHANNEL_FD)
                 keep = CHANNEL_FD + 1
+                if peak_fd >= 0:
+                    os.dup2(peak_fd, PEAK_FD, inheritable=False)
+                    env["_LAMINA_PEAK_FD"] = str(PEAK_FD)
+                    keep = PEAK_FD + 1
             os.closerange(keep, 65536)
             os.umask(0o022)
             os.environ.clear()

@@ -92,6 +92,19 @@ def test_frames_split_anywhere_reach_the_handler_in_order() -> None:
     assert transport.written == b""  # accepted results are not answered
 
 
+def test_a_result_or_error_frame_carries_the_peak_memory_to_on_peak() -> None:
+    recorder = Recorder()
+    peaks: list[int] = []
+    made = FramedChannel(recorder, 100, peaks.append)
+    made.connection_made(Transport())  # type: ignore[arg-type]
+    made.data_received(frame(b"R", [b"id-1", b"application/json", b"52428800"], b"{}")
+                       + frame(b"E", [b"id-2", b"ValueError", b"", b"62914560"], b"{}")
+                       + frame(b"R", [b"id-3", b"application/json"], b"{}")  # an older bootstrap: none
+                       + frame(b"R", [b"id-4", b"application/json", b"lots"], b"{}"))  # not a number: ignored
+    assert peaks == [52428800, 62914560]
+    assert [call[1] for call in recorder.calls] == ["id-1", "id-2", "id-3", "id-4"]
+
+
 def test_a_parked_reply_sends_the_invocation_with_its_headers() -> None:
     recorder = Recorder()
     made, transport = channel(recorder)
@@ -199,13 +212,16 @@ def test_the_bootstrap_speaks_frames_when_given_a_channel(tmp_path: Path, finish
     assert read_frame(sock) == (b"N", [], b"")  # ready, without a GET over HTTP
     sock.sendall(invocation("req-1", b'{"n": 1}'))
     kind, fields, body = read_frame(sock)
-    assert (kind, fields) == (b"R", [b"req-1", b"application/json"])
+    assert (kind, fields[:2]) == (b"R", [b"req-1", b"application/json"])
+    # Its peak memory: the bootstrap's own resident peak here (it was given no cgroup file).
+    assert fields[2].isdigit() and 5 << 20 < int(fields[2]) < 1 << 30, fields
     # The handler ran; the channel's variable is the bootstrap's, not the function's.
     assert json.loads(body) == {"got": {"n": 1}, "id": "req-1", "fd_var": None}
     assert read_frame(sock) == (b"N", [], b"")  # the next request follows in the same write
     sock.sendall(frame(b"S", [b"400", b"Invalid request ID"]) + invocation("req-2", b'{"fail": true}'))
     kind, fields, body = read_frame(sock)
     assert (kind, fields[:2]) == (b"E", [b"req-2", b"ValueError"])
+    assert len(fields) == 4 and fields[3].isdigit(), fields
     assert json.loads(body)["errorMessage"] == "no"
     sock.close()
     process.wait(timeout=20)

@@ -18,6 +18,8 @@ from lamina.types import InvocationType
 
 #: X-Amz-Log-Result carries the last 4 KB of the log (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
 TAIL_BYTES = 4096
+#: An enum member's ``.value`` runs Python code (enum.property) each time: read once.
+_REQUEST_RESPONSE = InvocationType.REQUEST_RESPONSE.value
 
 
 class InvokeApi(EventsBase):
@@ -43,7 +45,7 @@ class InvokeApi(EventsBase):
             raise ResourceConflictException(
                 "The operation cannot be performed at this time. The function is currently in the "
                 f"following state: {fn.state.value}")
-        kind = params.get("InvocationType") or InvocationType.REQUEST_RESPONSE.value
+        kind = params.get("InvocationType") or _REQUEST_RESPONSE
         payload: bytes = params.get("Payload") or b""
         limits = self._settings.limits
         limit = limits.async_payload_bytes if kind == InvocationType.EVENT else limits.sync_payload_bytes
