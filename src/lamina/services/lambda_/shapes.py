@@ -14,15 +14,29 @@ _FUNCTION_ARN = re.compile(
     r"(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?")
 
 
+#: resolve_function's answers by (value, region, account): every invoke names its function, and the
+#: regex and its groups cost more than the lookup. Only answers are kept, never refusals.
+_RESOLVED: dict[tuple[str, str, str], tuple[str, str, str | None]] = {}
+_RESOLVED_MAX = 4096
+
+
 def resolve_function(value: str, region: str, account_id: str) -> tuple[str, str, str | None]:
     """``(region, name, qualifier)`` from any of the forms AWS accepts for FunctionName."""
+    key = (value, region, account_id)
+    found = _RESOLVED.get(key)
+    if found is not None:
+        return found
     match = _FUNCTION_ARN.fullmatch(value)
     if match is None:
         raise InvalidParameterValueException(f"Invalid function name or ARN: {value}")
     if match["account"] and match["account"] != account_id:
         raise ResourceNotFoundException(
             f"Function not found: arn:aws:lambda:{region}:{match['account']}:function:{match['name']}")
-    return match["region"] or region, match["name"], match["qualifier"]
+    found = (match["region"] or region, match["name"], match["qualifier"])
+    if len(_RESOLVED) >= _RESOLVED_MAX:
+        _RESOLVED.clear()
+    _RESOLVED[key] = found
+    return found
 
 
 def function_configuration(fn: FunctionVersion) -> dict[str, Any]:
