@@ -18,10 +18,10 @@ runtime → platform
     ``R``  a result: fields ``[request id, content type, peak]``; the body is the payload.
     ``E``  an invocation error: fields ``[request id, error type, X-Ray cause, peak]``; body as
            POSTed.
+    ``X``  an init error: fields ``[error type]``.
 
 ``peak`` is the environment's peak memory so far in bytes, decimal, as the bootstrap measured it
 (its own peak resident set, and its cgroup's high-water mark when it has one); it may be missing.
-    ``X``  an init error: fields ``[error type]``.
 
 The bootstrap sends ``R``/``E`` and ``N`` in one write. The semantics are the Runtime API's: the
 same :class:`~lamina.sandbox.runtime_api.RuntimeApiHandler` calls, the same limits.

@@ -392,9 +392,9 @@ def _pending(fd: int) -> bool:
     """Whether the output pipe holds bytes not read yet, asked without reading.
 
     The result can arrive before the loop has seen the pipe readable, so every invocation's end
-    looks. A read of an empty pipe raises BlockingIOError, which costs the warm invoke path about
-    2 µs; FIONREAD answers without one. At EOF it answers 0: the loop's reader (:meth:`_on_output`)
-    still reads to the end and closes the pipe.
+    looks. A read of an empty pipe raises BlockingIOError: 1.22 µs against 0.40 µs for FIONREAD
+    (interpreted), and 2.9 % of the server's CPU in a profile of the compiled path. At EOF it
+    answers 0: the loop's reader (:meth:`_on_output`) still reads to the end and closes the pipe.
     """
     try:
         return fcntl.ioctl(fd, termios.FIONREAD, _ZERO) != _ZERO

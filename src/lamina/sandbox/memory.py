@@ -45,8 +45,8 @@ class MemoryProbe:
         self._status = self._cgroup = -1
 
 
-# Plain try/except in both readers, not contextlib.suppress: a suppress object per read would cost
-# the warm invoke path about 1 µs.
+# Plain try/except in both readers, not contextlib.suppress: 0.03 against 0.30 µs per read (CPython
+# 3.11, interpreted), on a path that runs once per invocation for runtimes other than Lamina's own.
 def _cgroup_mb(fd: int) -> int:
     try:
         return -(-int(os.pread(fd, 64, 0)) // MB)
