@@ -429,6 +429,68 @@ def _flush(stream: TextIO) -> None:
         return
 
 
+class _TraceVariable:
+    """``_X_AMZN_TRACE_ID``, set for every invocation, without glibc's setenv leak.
+
+    ``os.environ[...] = value`` calls setenv(3), and glibc keeps every string it was ever given
+    (so that old getenv() pointers stay valid): a new trace id per invocation grew a warm
+    environment by about 170 bytes per invocation (1.2 MB over 7,000; docs/performance.md, run
+    LK), without end. Instead the C environment holds one buffer of ours, rewritten in place, and
+    ``os.environ``'s own mapping is updated directly, so ``os.environ``, ``os.getenv``, C's getenv()
+    and child processes all see the current value. Values too long for the buffer, a machine
+    without ctypes, or user code that set or removed the variable itself fall back to
+    ``os.environ`` (that one time).
+    """
+
+    NAME = "_X_AMZN_TRACE_ID"
+    _KEY = NAME.encode()
+    _CAPACITY = 1024
+
+    def __init__(self) -> None:
+        self._buffer: Any = None
+        self._address = 0
+        self._putenv: Any = None
+        #: What this object last wrote, while the C environment still points at its buffer.
+        self._current: bytes | None = None
+
+    def set(self, value: str | None) -> None:
+        data = os.environ._data  # type: ignore[attr-defined]  # the mapping behind os.environ
+        encoded = value.encode("utf-8", "surrogateescape") if value else None
+        if encoded is None or len(encoded) >= self._CAPACITY:
+            self._current = None
+            if value:
+                os.environ[self.NAME] = value
+            else:
+                os.environ.pop(self.NAME, None)
+            return
+        # User code that set or removed the variable went through setenv or unsetenv, which took
+        # the buffer out of the C environment: os.environ then no longer holds what was written.
+        attached = self._current is not None and data.get(self._KEY) == self._current
+        if not attached and not self._attach():
+            self._current = None
+            os.environ[self.NAME] = value  # type: ignore[assignment]
+            return
+        sys.modules["ctypes"].memmove(self._address, encoded + b"\0", len(encoded) + 1)
+        data[self._KEY] = self._current = encoded
+
+    def _attach(self) -> bool:
+        """Put the buffer into the C environment; False where that cannot be done."""
+        try:
+            import ctypes
+        except ImportError:
+            return False
+        if self._buffer is None:
+            self._buffer = ctypes.create_string_buffer(self._KEY + b"=", len(self._KEY) + 1 + self._CAPACITY)
+            self._address = ctypes.addressof(self._buffer) + len(self._KEY) + 1
+            putenv = ctypes.CDLL(None).putenv
+            putenv.argtypes = [ctypes.c_void_p]
+            self._putenv = putenv
+        return bool(self._putenv(ctypes.addressof(self._buffer)) == 0)
+
+
+_TRACE_ID = _TraceVariable()
+
+
 class _RequestFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.aws_request_id = _request_id
@@ -878,10 +940,7 @@ class _Runtime:
         request_id = _request_id = headers.get("lambda-runtime-aws-request-id", "")
         tenant_id = _tenant_id = headers.get("lambda-runtime-aws-tenant-id") or None
         trace_id = headers.get("lambda-runtime-trace-id")
-        if trace_id:
-            os.environ["_X_AMZN_TRACE_ID"] = trace_id
-        else:
-            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        _TRACE_ID.set(trace_id)
         try:
             context = LambdaContext(
                 self.info, request_id, _int(headers.get("lambda-runtime-deadline-ms")),
