@@ -6,7 +6,7 @@ the sources), optionally with settings: ``NAME=SRC:LAMINA_X=1,LAMINA_Y=2``. All 
 together, each with a no-op python3.12 function warmed at ``-c32``; then ``wrk -t1 -c32`` windows of
 SECONDS alternate between them for ROUNDS rounds, the order reversed every other round, so a host
 that speeds up or slows down weighs on every tree alike. Per window: invocations per second, the
-server's CPU per invocation (schedstat), its environments' (schedstat of each runtime) and the whole
+server's CPU per invocation (schedstat), its environments' (schedstat of each of their processes) and the whole
 machine's (``/proc/stat``, both cores, everything on them). Medians over the rounds are printed.
 
 A control is a second copy of the same tree: the difference between two identical servers is the
@@ -59,13 +59,14 @@ def machine_busy_us() -> float:
 
 
 def window(load: wrk.Load, server: LaminaServer, seconds: float) -> tuple[float, float, float, float]:
-    runtimes = server.environment_pids()
+    # Every process of every environment, as the throughput benchmark counts them.
+    processes = server.environment_processes()
     assert server.process is not None
-    env0 = sum(cpu_us(pid)[0] for pid in runtimes)
+    env0 = sum(cpu_us(pid)[0] for pid in processes)
     server0, machine0 = cpu_us(server.process.pid)[0], machine_busy_us()
     result = load(server.port, INVOKE_PATH.format(name="noop"), CONNECTIONS, seconds)
     server1, machine1 = cpu_us(server.process.pid)[0], machine_busy_us()
-    env1 = sum(cpu_us(pid)[0] for pid in runtimes)
+    env1 = sum(cpu_us(pid)[0] for pid in processes)
     n = max(1, result["requests"])
     return result["req_per_s"], (server1 - server0) / n, (env1 - env0) / n, (machine1 - machine0) / n
 

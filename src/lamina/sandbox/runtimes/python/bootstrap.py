@@ -450,28 +450,25 @@ class _TraceVariable:
         self._buffer: Any = None
         self._address = 0
         self._putenv: Any = None
+        self._memmove: Any = None
         #: What this object last wrote, while the C environment still points at its buffer.
         self._current: bytes | None = None
 
     def set(self, value: str | None) -> None:
         data = os.environ._data  # type: ignore[attr-defined]  # the mapping behind os.environ
         encoded = value.encode("utf-8", "surrogateescape") if value else None
-        if encoded is None or len(encoded) >= self._CAPACITY:
-            self._current = None
-            if value:
-                os.environ[self.NAME] = value
-            else:
-                os.environ.pop(self.NAME, None)
-            return
         # User code that set or removed the variable went through setenv or unsetenv, which took
-        # the buffer out of the C environment: os.environ then no longer holds what was written.
+        # the buffer out of the C environment: os.environ then no longer holds what was written here.
         attached = self._current is not None and data.get(self._KEY) == self._current
-        if not attached and not self._attach():
-            self._current = None
-            os.environ[self.NAME] = value  # type: ignore[assignment]
+        if encoded is not None and len(encoded) < self._CAPACITY and (attached or self._attach()):
+            self._memmove(self._address, encoded + b"\0", len(encoded) + 1)
+            data[self._KEY] = self._current = encoded
             return
-        sys.modules["ctypes"].memmove(self._address, encoded + b"\0", len(encoded) + 1)
-        data[self._KEY] = self._current = encoded
+        self._current = None
+        if value:
+            os.environ[self.NAME] = value
+        else:
+            os.environ.pop(self.NAME, None)
 
     def _attach(self) -> bool:
         """Put the buffer into the C environment; False where that cannot be done."""
@@ -485,6 +482,7 @@ class _TraceVariable:
             putenv = ctypes.CDLL(None).putenv
             putenv.argtypes = [ctypes.c_void_p]
             self._putenv = putenv
+            self._memmove = ctypes.memmove
         return bool(self._putenv(ctypes.addressof(self._buffer)) == 0)
 
 
@@ -1006,11 +1004,11 @@ def main() -> NoReturn:
     _install_write_through()
     json_logs = environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
     _setup_logging(json_logs, _log_level(environ.get("AWS_LAMBDA_LOG_LEVEL")))
-    channel = environ.pop("_LAMINA_RUNTIME_FD", "")
+    channel = _fd(environ.pop("_LAMINA_RUNTIME_FD", ""))
     try:
         client: RuntimeApiClient | FramedRuntimeClient = (
-            FramedRuntimeClient(int(channel), _fd(environ.pop("_LAMINA_PEAK_FD", "")))
-            if channel.isdigit() else RuntimeApiClient(address))
+            FramedRuntimeClient(channel, _fd(environ.pop("_LAMINA_PEAK_FD", "")))
+            if channel >= 0 else RuntimeApiClient(address))
         runtime = _Runtime(client, _Codec(_ensure_ascii(environ.get("AWS_EXECUTION_ENV", ""))),
                            json_logs, _FunctionInfo(environ))
         _prepare_sys_path(environ.get("LAMBDA_TASK_ROOT"))
