@@ -103,6 +103,8 @@ class Settings:
     isolation: str = "auto"
     #: Below this much available memory (MB), idle environments are stopped before new ones start.
     min_available_mb: int = 512
+    #: Run the event loop under SCHED_FIFO where the machine allows it (see :mod:`lamina.priority`).
+    realtime: bool = True
     #: Refuse to run a runtime whose exact version is not installed instead of substituting.
     strict_runtimes: bool = False
     #: Multiplies every wait of asynchronous invocation (retries after 1 and 2 minutes, the 1 s to
@@ -172,6 +174,7 @@ class Settings:
             "python": ("LAMINA_PYTHON", str),
             "log_level": ("LAMINA_LOG_LEVEL", str),
             "isolation": ("LAMINA_ISOLATION", str),
+            "realtime": ("LAMINA_REALTIME", _boolean),
             "strict_runtimes": ("LAMINA_STRICT_RUNTIMES", _boolean),
             "async_retry_scale": ("LAMINA_ASYNC_RETRY_SCALE", float),
             "async_lease_s": ("LAMINA_ASYNC_LEASE_S", float),

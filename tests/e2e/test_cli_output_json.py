@@ -115,6 +115,7 @@ def test_doctor(server: Server) -> None:
     assert report["server"]["port"]["state"] == "on" and "running" in report["server"]["port"]["reason"]
     assert any(name.startswith("python3.") for name in report["runtimes"])
     assert all(item["state"] in ("on", "off", "unavailable") for item in report["isolation"].values())
+    assert report["server"]["realtime"]["state"] in ("on", "unavailable") and report["server"]["realtime"]["reason"]
 
 
 def test_invoke_logs_metrics_cost(server: Server, invoked: tuple[str, str]) -> None:

@@ -18,12 +18,13 @@ def test_every_variable_reaches_its_setting() -> None:
         "LAMINA_ASYNC_LEASE_S": "1", "LAMINA_XRAY_PORT": "-1", "LAMINA_TELEMETRY_SPAWN_AFTER": "0",
         "LAMINA_MIN_AVAILABLE_MB": "0", "LAMINA_LOG_LEVEL": "WARNING", "LAMINA_ISOLATION": "off",
         "LAMINA_LIMIT_CONCURRENT_EXECUTIONS": " 50 ", "LAMINA_PRICE_GB_SECOND_ARM64": "0.00001",
-        "LAMINA_PRICE_FREE_REQUESTS": "0", "LAMINA_CRASH_BACKOFF_MAX": "2",
+        "LAMINA_PRICE_FREE_REQUESTS": "0", "LAMINA_CRASH_BACKOFF_MAX": "2", "LAMINA_REALTIME": "no",
     })
     assert (settings.port, settings.keep_alive_s, settings.auth, settings.observability) == (4600, 2.5, True, False)
     assert (settings.async_lease_s, settings.xray_port, settings.telemetry_spawn_after_s) == (1.0, -1, 0.0)
     assert (settings.min_available_mb, settings.log_level, settings.isolation) == (0, "WARNING", "off")
     assert settings.limits.concurrent_executions == 50 and settings.crash_backoff_max_s == 2.0
+    assert settings.realtime is False and Settings().realtime is True
     assert settings.prices.gb_second_arm64 == Decimal("0.00001") and settings.prices.free_requests == 0
 
 
@@ -33,6 +34,7 @@ def test_every_variable_reaches_its_setting() -> None:
     ({"LAMINA_KEEP_ALIVE": "0"}, "LAMINA_KEEP_ALIVE must be more than 0, not 0.0"),
     ({"LAMINA_KEEP_ALIVE": "soon"}, "LAMINA_KEEP_ALIVE='soon' is not a number"),
     ({"LAMINA_AUTH": "maybe"}, "LAMINA_AUTH='maybe' is not true or false"),
+    ({"LAMINA_REALTIME": "fifo"}, "LAMINA_REALTIME='fifo' is not true or false"),
     ({"LAMINA_ASYNC_LEASE_S": "0.5"}, "LAMINA_ASYNC_LEASE_S must be at least 1, not 0.5"),
     ({"LAMINA_ASYNC_RETRY_SCALE": "-1"}, "LAMINA_ASYNC_RETRY_SCALE must be more than 0"),
     ({"LAMINA_XRAY_PORT": "-2"}, "LAMINA_XRAY_PORT must be from -1 to 65535"),

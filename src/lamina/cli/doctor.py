@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from lamina import __version__, native
+from lamina import __version__, native, priority
 from lamina.config import Settings
 from lamina.invoker import runtimes
 from lamina.sandbox import init as native_init
@@ -90,6 +90,7 @@ def report(settings: Settings) -> dict[str, Any]:
         "runtimes": found,
         "isolation": asyncio.run(_isolation(settings)),
         "server": {"port": _port(settings), "data_dir": _data_dir(settings), "cgroups": _cgroups(),
+                   "realtime": dict(zip(("state", "reason"), priority.probe(settings.realtime), strict=True)),
                    "compiled": {"state": native.STATE[0], "reason": native.STATE[1]}},
     }
 

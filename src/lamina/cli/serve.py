@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from lamina import __version__
+from lamina import __version__, priority
 from lamina.app import Platform
 from lamina.config import Settings
 from lamina.httpd import HttpServer
@@ -31,6 +31,9 @@ GRACE_SECONDS = 30.0
 
 
 async def _serve(settings: Settings, examples: Path | None, output: str) -> int:
+    # First, in the loop's own thread: only this thread is raised (see lamina.priority).
+    state, why = priority.raise_to_realtime(settings.realtime)
+    log.info("Scheduling (%s): %s", state, why)
     platform = Platform(settings)
     try:
         await platform.start()

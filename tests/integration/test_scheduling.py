@@ -1,0 +1,94 @@
+"""The event loop runs under SCHED_FIFO where the machine allows it, and nothing else does
+(lamina.priority): not the server's other threads, not its zygotes, environments or telemetry
+process, not a function's own children."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Server, children_of, create_python_function, invoke_json, start_server, wait_for
+
+REALTIME = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+
+POLICIES = '''
+import os, subprocess, sys
+
+def handler(event, context):
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"],
+                           capture_output=True, text=True, check=True).stdout
+    return {"runtime": os.sched_getscheduler(0), "child": int(child)}
+'''
+
+
+def _doctor_says() -> dict[str, str]:
+    out = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    realtime: dict[str, str] = json.loads(out)["server"]["realtime"]
+    return realtime
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+def _descendants(pid: int) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for parent in frontier for child in children_of(parent)]
+        found.extend(below)
+        frontier = below
+    return found
+
+
+def _policy(tid: int) -> int | None:
+    try:
+        return os.sched_getscheduler(tid)
+    except OSError:  # gone meanwhile
+        return None
+
+
+def test_only_the_event_loop_is_realtime(server: Server, lambda_client: Any) -> None:
+    realtime = _doctor_says()
+    assert realtime["state"] in ("on", "unavailable"), realtime
+    expected = REALTIME if realtime["state"] == "on" else os.SCHED_OTHER
+    assert f"Scheduling ({realtime['state']})" in server.log()
+
+    name = create_python_function(lambda_client, POLICIES)
+    answer, policies = invoke_json(lambda_client, name, {})
+    assert "FunctionError" not in answer, policies
+    # Reset on fork: the zygote's children and theirs run under the normal policy.
+    assert policies == {"runtime": os.SCHED_OTHER, "child": os.SCHED_OTHER}
+
+    loop = server.process.pid
+    assert os.sched_getscheduler(loop) == expected
+    if expected == REALTIME:
+        assert os.sched_getparam(loop).sched_priority == 1
+    others = [tid for tid in _threads(loop) if tid != loop]
+    below = [tid for pid in _descendants(loop) for tid in _threads(pid)]
+    assert below, "the server started no process (zygote, environment, telemetry)"
+    fixed = (os.SCHED_FIFO, os.SCHED_RR)
+    raised = {tid: policy for tid in others + below
+              if (policy := _policy(tid)) is not None and policy & ~os.SCHED_RESET_ON_FORK in fixed}
+    assert raised == {}, f"real-time besides the event loop: {raised}"
+
+
+def test_turned_off_the_loop_is_scheduled_normally(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", env={"LAMINA_REALTIME": "0"})
+    try:
+        assert os.sched_getscheduler(server.process.pid) == os.SCHED_OTHER
+        said = "Scheduling (off): turned off by LAMINA_REALTIME"
+        assert wait_for(lambda: said in server.log(), timeout=5), server.log()
+    finally:
+        assert server.stop() == 0
+    realtime = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
+                              capture_output=True, text=True, check=True, timeout=60,
+                              env={**os.environ, "LAMINA_REALTIME": "off"}).stdout
+    assert json.loads(realtime)["server"]["realtime"] == {"state": "off", "reason": "turned off by LAMINA_REALTIME"}
