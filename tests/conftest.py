@@ -319,6 +319,29 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> dict[int, str]:
+    """Every live process below ``pid``, each with its start time (to tell a reused pid), from one
+    pass over /proc."""
+    children: dict[int, list[int]] = {}
+    started: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        started[int(entry.name)] = fields[19]
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found[child] = started[child]
+            todo.append(child)
+    return found
+
+
 def pids_named(name: str) -> list[int]:
     """Pids of live processes whose name (``/proc/<pid>/comm``) is ``name`` (see TAG_CODE)."""
     found = []

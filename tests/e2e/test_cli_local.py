@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, process_alive, wait_for
+from tests.conftest import descendants, free_port, process_alive, wait_for
 
 TEMPLATE = """\
 AWSTemplateFormatVersion: '2010-09-09'
@@ -261,25 +261,8 @@ class StartApi:
                 return error.code, error.read().decode()
 
     def descendants(self) -> set[tuple[int, str]]:
-        """(pid, start time) of every live process below the command, found through /proc."""
-        children: dict[int, list[int]] = {}
-        started: dict[int, str] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-            started[int(entry.name)] = fields[19]
-        found: set[tuple[int, str]] = set()
-        todo = [self.process.pid]
-        while todo:
-            for child in children.get(todo.pop(), []):
-                found.add((child, started[child]))
-                todo.append(child)
-        return found
+        """(pid, start time) of every live process below the command."""
+        return set(descendants(self.process.pid).items())
 
     def stop(self, sig: int) -> int:
         self.process.send_signal(sig)

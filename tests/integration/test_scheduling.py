@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Server, children_of, create_python_function, invoke_json, start_server, wait_for
+from tests.conftest import Server, create_python_function, descendants, invoke_json, start_server, wait_for
 
 REALTIME = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
 
@@ -39,15 +39,6 @@ def _threads(pid: int) -> list[int]:
         return []
 
 
-def _descendants(pid: int) -> list[int]:
-    found, frontier = [], [pid]
-    while frontier:
-        below = [child for parent in frontier for child in children_of(parent)]
-        found.extend(below)
-        frontier = below
-    return found
-
-
 def _policy(tid: int) -> int | None:
     try:
         return os.sched_getscheduler(tid)
@@ -72,7 +63,7 @@ def test_only_the_event_loop_is_realtime(server: Server, lambda_client: Any) -> 
     if expected == REALTIME:
         assert os.sched_getparam(loop).sched_priority == 1
     others = [tid for tid in _threads(loop) if tid != loop]
-    below = [tid for pid in _descendants(loop) for tid in _threads(pid)]
+    below = [tid for pid in descendants(loop) for tid in _threads(pid)]
     assert below, "the server started no process (zygote, environment, telemetry)"
     fixed = (os.SCHED_FIFO, os.SCHED_RR)
     raised = {tid: policy for tid in others + below
