@@ -6,13 +6,14 @@ functions can only be as fast as the scheduler lets the loop run, and under load
 and less: with the environments of ``wrk -c32`` on two cores, warm throughput fell from about 12,000
 to 9,500 invocations/s within 20 s and stayed there. As the environments aged, each waking one
 preempted the loop more often (0.11 to 0.44 involuntary switches of the loop per invocation), its
-wait for a core tripled, environments migrated between cores 30 times as often, and a core was idle
-a fifth of the time (docs/performance.md, runs DC, RT-1 and RT-2).
+wait for a core tripled, environments migrated between cores 0.3 times per invocation instead of
+0.01, and a core was idle a fifth of the time (docs/performance.md, runs DC, DR, MG and RT-1 to RT-3).
 
 Under ``SCHED_FIFO`` priority 1 no function preempts the loop: it runs whenever it has work and
 sleeps in ``epoll`` when it has none, and the kernel's load balancer moves the environments to the
 other cores, because real-time work lowers a core's capacity for normal tasks. Throughput then held
-at about 12,500 invocations/s with no decline. It also means a function that spins on every core
+at about 12,500 invocations/s with no decline (RT-2). The telemetry process keeps to the loop's core
+(:meth:`lamina.observability.link.TelemetryLink._follow_loop`). It also means a function that spins on every core
 cannot slow the API down for the others.
 
 Guards against the loop itself running away:
