@@ -12,9 +12,9 @@ wait for a core tripled, environments migrated between cores 0.3 times per invoc
 Under ``SCHED_FIFO`` priority 1 no function preempts the loop: it runs whenever it has work and
 sleeps in ``epoll`` when it has none, and the kernel's load balancer moves the environments to the
 other cores, because real-time work lowers a core's capacity for normal tasks. Throughput then held
-at about 12,500 invocations/s with no decline (RT-2). The telemetry process keeps to the loop's core
-(:meth:`lamina.observability.link.TelemetryLink._follow_loop`). It also means a function that spins on every core
-cannot slow the API down for the others.
+at about 12,500 invocations/s with no decline (RT-2). It also means a function that spins on every
+core cannot slow the API down for the others. The telemetry process keeps to the loop's core
+(:meth:`lamina.observability.link.TelemetryLink._follow_loop`).
 
 Guards against the loop itself running away:
 
