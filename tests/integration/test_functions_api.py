@@ -254,13 +254,16 @@ def test_update_while_another_update_runs_is_a_conflict(lambda_client: Any) -> N
     conflicts: list[dict[str, Any]] = []
     updated: dict[str, Any] | None = None
     with ThreadPoolExecutor(1) as pool:
-        for _ in range(5):  # the code update may itself meet one of the configuration updates
+        for _ in range(10):  # the code update may itself meet one of the configuration updates
             code_update = pool.submit(lambda_client.update_function_code, FunctionName=name, ZipFile=big)
             while not code_update.done():
                 try:
                     lambda_client.update_function_configuration(FunctionName=name, Description="meanwhile")
                 except ClientError as error:
                     conflicts.append(error.response)
+                # A pause between them: back to back they held the lock most of the time, and the
+                # code update met one at each of five tries now and then.
+                time.sleep(0.005)
             try:
                 updated = code_update.result()
                 break
