@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import socket
@@ -317,6 +318,15 @@ def children_of(pid: int) -> list[int]:
             if int(stat.rpartition(")")[2].split()[1]) == pid:
                 found.append(int(entry.name))
     return found
+
+
+def doctor_report(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``lamina doctor --output json`` (with ``env`` over this process's environment), decoded."""
+    out = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
+                         capture_output=True, text=True, check=True, timeout=60,
+                         env={**os.environ, **(env or {})}).stdout
+    report: dict[str, Any] = json.loads(out)
+    return report
 
 
 def descendants(pid: int) -> dict[int, str]:

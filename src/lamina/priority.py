@@ -55,6 +55,23 @@ def raise_to_realtime(enabled: bool) -> tuple[str, str]:
     return "on", f"the event loop runs under SCHED_FIFO priority {PRIORITY}, reset on fork"
 
 
+def is_realtime() -> bool:
+    """Whether the calling thread runs as :func:`raise_to_realtime` leaves it."""
+    try:
+        return os.sched_getscheduler(0) == _POLICY
+    except (OSError, AttributeError):
+        return False
+
+
+def current_core() -> int | None:
+    """The core the calling thread last ran on (``/proc/thread-self/stat``, field 39)."""
+    try:
+        with open("/proc/thread-self/stat", "rb") as stat:
+            return int(stat.read().rpartition(b")")[2].split()[36])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def probe(enabled: bool) -> tuple[str, str]:
     """What :func:`raise_to_realtime` would answer, tried in a thread of its own so the caller keeps
     its policy (a thread's policy is its own on Linux)."""

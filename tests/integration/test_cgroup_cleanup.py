@@ -8,7 +8,6 @@ on a machine without them the test fails with the doctor's reason.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 import signal
@@ -22,6 +21,7 @@ from tests.conftest import (
     Server,
     children_of,
     create_python_function,
+    doctor_report,
     invoke_json,
     process_alive,
     start_server,
@@ -153,9 +153,7 @@ def _locked(base: str) -> bool:
 
 
 def _doctor_cgroups() -> dict[str, str]:
-    out = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    line: dict[str, str] = json.loads(out)["server"]["cgroups"]
+    line: dict[str, str] = doctor_report()["server"]["cgroups"]
     return line
 
 

@@ -18,14 +18,12 @@ from typing import Any
 import pytest
 
 import lamina
-from tests.conftest import Server, create_python_function, log_tail
+from tests.conftest import Server, create_python_function, doctor_report, log_tail
 
 
 @pytest.fixture(scope="module")
 def features() -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    isolation: dict[str, Any] = json.loads(out)["isolation"]
+    isolation: dict[str, Any] = doctor_report()["isolation"]
     return isolation
 
 

@@ -3,16 +3,21 @@ the platform says so. Functions still run, see their code and their layers."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server, create_python_function, invoke_json, make_zip, start_server, unique_name
+from tests.conftest import (
+    Server,
+    create_python_function,
+    doctor_report,
+    invoke_json,
+    make_zip,
+    start_server,
+    unique_name,
+)
 
 OFF = {"LAMINA_ISOLATION": "off"}
 
@@ -25,10 +30,7 @@ def off_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def test_doctor_reports_isolation_off() -> None:
-    out = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
-                         capture_output=True, text=True, check=True, timeout=60,
-                         env={**os.environ, **OFF}).stdout
-    isolation = json.loads(out)["isolation"]
+    isolation = doctor_report(OFF)["isolation"]
     for feature in ("cgroup", "namespaces", "unprivileged_user"):
         assert isolation[feature]["state"] == "off", (feature, isolation[feature])
         assert isolation[feature]["reason"], feature

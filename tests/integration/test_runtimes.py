@@ -3,21 +3,25 @@ exact Python versions, and recovery from an init error."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROLE, Server, create_python_function, invoke_json, log_tail, make_zip, unique_name
+from tests.conftest import (
+    ROLE,
+    Server,
+    create_python_function,
+    doctor_report,
+    invoke_json,
+    log_tail,
+    make_zip,
+    unique_name,
+)
 
 
 @pytest.fixture(scope="module")
 def runtimes() -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    found: dict[str, Any] = json.loads(out)["runtimes"]
+    found: dict[str, Any] = doctor_report()["runtimes"]
     return found
 
 

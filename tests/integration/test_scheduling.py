@@ -5,15 +5,20 @@ loop's core (lamina.observability.link); beside a normal one it may run anywhere
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Server, create_python_function, descendants, invoke_json, start_server, wait_for
+from tests.conftest import (
+    Server,
+    create_python_function,
+    descendants,
+    doctor_report,
+    invoke_json,
+    start_server,
+    wait_for,
+)
 from tests.integration.test_telemetry_process import telemetry_pids
 
 REALTIME = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
@@ -29,9 +34,7 @@ def handler(event, context):
 
 
 def _doctor_says() -> dict[str, str]:
-    out = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    realtime: dict[str, str] = json.loads(out)["server"]["realtime"]
+    realtime: dict[str, str] = doctor_report()["server"]["realtime"]
     return realtime
 
 
@@ -117,7 +120,5 @@ def test_turned_off_the_loop_is_scheduled_normally(tmp_path: Path) -> None:
         assert _telemetry_affinity(server) == os.sched_getaffinity(0)
     finally:
         assert server.stop() == 0
-    realtime = subprocess.run([sys.executable, "-m", "lamina", "doctor", "--output", "json", "--port", "1"],
-                              capture_output=True, text=True, check=True, timeout=60,
-                              env={**os.environ, "LAMINA_REALTIME": "off"}).stdout
-    assert json.loads(realtime)["server"]["realtime"] == {"state": "off", "reason": "turned off by LAMINA_REALTIME"}
+    realtime = doctor_report({"LAMINA_REALTIME": "off"})["server"]["realtime"]
+    assert realtime == {"state": "off", "reason": "turned off by LAMINA_REALTIME"}

@@ -74,6 +74,11 @@ def _cgroups() -> dict[str, str]:
     return {"state": "on", "reason": f"{count} cgroups{leftovers}"}
 
 
+def _realtime(settings: Settings) -> dict[str, str]:
+    state, reason = priority.probe(settings.realtime)
+    return {"state": state, "reason": reason}
+
+
 def report(settings: Settings) -> dict[str, Any]:
     """Every check as ``{"state": on|off|unavailable, "reason": ...}``, grouped."""
     pythons = runtimes.pythons()
@@ -90,7 +95,7 @@ def report(settings: Settings) -> dict[str, Any]:
         "runtimes": found,
         "isolation": asyncio.run(_isolation(settings)),
         "server": {"port": _port(settings), "data_dir": _data_dir(settings), "cgroups": _cgroups(),
-                   "realtime": dict(zip(("state", "reason"), priority.probe(settings.realtime), strict=True)),
+                   "realtime": _realtime(settings),
                    "compiled": {"state": native.STATE[0], "reason": native.STATE[1]}},
     }
 

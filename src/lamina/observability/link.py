@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from lamina import priority
 from lamina.aio import wait_event
 from lamina.aws.http import HttpRequest
 from lamina.aws.protocol import RequestContext
@@ -95,23 +96,6 @@ def lower(pid: int) -> None:
     except (OSError, AttributeError):
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, pid, NICE)
-
-
-def _loop_is_realtime() -> bool:
-    """Whether the calling thread (the event loop's) runs under SCHED_FIFO (see :mod:`lamina.priority`)."""
-    try:
-        return os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO
-    except (OSError, AttributeError):
-        return False
-
-
-def _this_threads_core() -> int | None:
-    """The core the calling thread last ran on (``/proc/thread-self/stat``, field 39)."""
-    try:
-        with open("/proc/thread-self/stat", "rb") as stat:
-            return int(stat.read().rpartition(b")")[2].split()[36])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def pin(pid: int, cores: set[int]) -> None:
@@ -244,7 +228,7 @@ class TelemetryLink:
         theirs.close()
         lower(self._process.pid)
         self._core = None
-        self._beside_loop = _loop_is_realtime() and len(os.sched_getaffinity(0)) > 1
+        self._beside_loop = priority.is_realtime() and len(os.sched_getaffinity(0)) > 1
         reader, self._writer = await asyncio.open_unix_connection(sock=ours)
         self._writer.write(wire.frame(("start", self._settings)))
         self._connected.set()
@@ -361,7 +345,7 @@ class TelemetryLink:
         process = self._process
         if process is None or self._calls or not self._beside_loop:
             return
-        core = _this_threads_core()
+        core = priority.current_core()
         if core is not None and core != self._core:
             pin(process.pid, {core})
             self._core = core
